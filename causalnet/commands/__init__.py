@@ -1,0 +1,1 @@
+"""causalnet's own subcommands (each module has a ``register(subparsers)``)."""

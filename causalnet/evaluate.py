@@ -1,0 +1,91 @@
+"""The one place that runs a model over data: logits, accuracy, MACs and parameter counts."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .errors import CausalnetInputError
+from .progress import progress
+
+
+def prefer_channels_last(model: nn.Module) -> nn.Module:
+    """Put a convolutional model in channels_last memory format (2-3x faster CNN forwards on
+    CPU, measured here); models without 2-D convolutions are returned unchanged."""
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _batches(data, batch_size: int):
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        x, y = data
+        for i in range(0, len(x), batch_size):
+            yield x[i:i + batch_size], y[i:i + batch_size]
+        return
+    images = getattr(data, "images", None)
+    if isinstance(images, torch.Tensor):
+        yield from _batches((images, data.targets), batch_size)
+        return
+    yield from DataLoader(data, batch_size=batch_size, shuffle=False)
+
+
+def _n_samples(data) -> int:
+    return len(data[0]) if isinstance(data, tuple) else len(data)
+
+
+def predict_logits(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.Tensor], *,
+                   batch_size: int = 500, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of ``model`` on every sample of ``data`` (a dataset or an ``(images, labels)``
+    pair), with the labels, in inference mode. The model's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    outs, labels = [], []
+    n_batches = -(-_n_samples(data) // batch_size)
+    try:
+        with torch.inference_mode():
+            for x, y in progress(_batches(data, batch_size), show=show_progress, total=n_batches,
+                                 desc="evaluating", unit="batch"):
+                if channels_last and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                try:
+                    outs.append(model(x))
+                except RuntimeError as exc:
+                    if "shape" in str(exc) or "size" in str(exc) or "channels" in str(exc):
+                        raise CausalnetInputError(
+                            f"the model cannot run on inputs of shape {tuple(x.shape[1:])}: {exc}. "
+                            "Check that the data spec matches the model (channels, image size)."
+                        ) from exc
+                    raise
+                labels.append(torch.as_tensor(y))
+    finally:
+        model.train(was_training)
+    return torch.cat(outs), torch.cat(labels)
+
+
+def accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.Tensor], *,
+             batch_size: int = 500, show_progress: bool = False) -> float:
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``data``."""
+    logits, labels = predict_logits(model, data, batch_size=batch_size, show_progress=show_progress)
+    if logits.shape[1] <= int(labels.max()):
+        raise CausalnetInputError(
+            f"the model outputs {logits.shape[1]} classes but the data has label {int(labels.max())}; "
+            "use a model trained on this data")
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+def count_macs_params(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Multiply-accumulates of one forward on one input of ``input_shape`` and the parameter
+    count, from Torch-Pruning's counter (the same counter the pruner reports with)."""
+    import torch_pruning as tp
+
+    was_training = model.training
+    model.eval()
+    try:
+        example = torch.zeros(1, *input_shape)
+        macs, params = tp.utils.count_ops_and_params(model, example)
+    finally:
+        model.train(was_training)
+    return int(macs), int(params)

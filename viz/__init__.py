@@ -1,0 +1,1 @@
+"""Pictures of causal graphs, class views, explanations and pruning curves."""
