@@ -1,0 +1,289 @@
+"""The intervention engine: switch units off (``do(u := v)``) and cut edges, fast and exactly
+(METHOD.md, section 2).
+
+``do(u := v)`` replaces unit ``u`` wherever it is read: v = 0 (zero ablation, the default), the
+unit's mean over reference data (mean ablation: what pruning with the mean folded into the
+consumer's bias does), its value on another input (resample), or a small random value
+u ~ U(beta, beta + 0.01) (soft). A path (edge) intervention cuts unit ``u``'s contribution to a
+set S of one reader's outputs only: the reader is run on the clean and on the intervened input,
+S is taken from the second run and every other output from the first; other readers see ``u``
+untouched.
+
+Speed, with the same numbers as the naive loop (one unit, one full forward):
+- many interventions per forward: the batch is replicated, one unit switched off per replica;
+- cached prefixes: every module that finishes before the first intervened reader starts is
+  replaced, for the duration of the call, by its cached clean output, so only the suffix runs.
+The user's model is never changed: hooks are removed and modules restored even on error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import CausalnetInputError
+from .units import Reader, UnitLayer, UnitMap
+
+MODES = ("zero", "mean", "resample", "soft")
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """How a unit is switched off: ``mode`` in zero|mean|resample|soft; ``beta`` for soft."""
+
+    mode: str = "zero"
+    beta: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise CausalnetInputError(f"unknown intervention {self.mode!r}; use one of {', '.join(MODES)}")
+
+
+def _mask_view(ndim: int, channel_dim: int, r: int, c: int) -> list[int]:
+    """Broadcast shape for a (r, c) per-replica, per-channel tensor against a (r, n, ...)
+    tensor of ``ndim`` dims whose channels sit at ``channel_dim`` of the un-replicated input."""
+    view = [1] * ndim
+    view[0] = r
+    view[channel_dim + 1 if channel_dim >= 0 else ndim + channel_dim] = c
+    return view
+
+
+class _CallRecorder:
+    """Records, for one clean forward, every module's call span and outputs."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.clock = 0
+        self.spans: dict[str, list[tuple[int, int]]] = {}
+        self.outputs: dict[str, list] = {}
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        handles = []
+        starts: dict[str, list[int]] = {}
+        for name, module in self.model.named_modules():
+            if name == "":
+                continue
+
+            def pre(mod, args, name=name):
+                starts.setdefault(name, []).append(self.clock)
+                self.clock += 1
+
+            def post(mod, args, out, name=name):
+                self.spans.setdefault(name, []).append((starts[name][-1], self.clock))
+                self.outputs.setdefault(name, []).append(out)
+                self.clock += 1
+
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post))
+        try:
+            return self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+
+
+class InterventionEngine:
+    """Runs ``model`` on a fixed batch under many interventions on its units.
+
+    ``engine = InterventionEngine(model, unit_map, x, ablation=Ablation("mean"), reference=x_ref)``
+    then ``engine.ablate(layer, units)`` gives the logits with each unit switched off, shaped
+    (len(units), N, classes). ``reference`` (default: ``x``) supplies the means of mean ablation.
+    """
+
+    def __init__(self, model: nn.Module, unit_map: UnitMap, x: torch.Tensor, *,
+                 ablation: Ablation = Ablation(), reference: torch.Tensor | None = None,
+                 max_batch: int = 2048, cache_prefix: bool = True):
+        self.model = model
+        self.unit_map = unit_map
+        self.ablation = ablation
+        self.max_batch = max_batch
+        self.cache_prefix = cache_prefix
+        self.modules = dict(model.named_modules())
+        self._channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        self.x = self._fmt(x)
+        self.n = len(x)
+        self._generator = torch.Generator().manual_seed(ablation.seed)
+        with self._eval(), torch.inference_mode():
+            self.recorder = _CallRecorder(model)
+            self.clean = self.recorder.run(self.x).float()
+            self.means = self._reader_means(reference) if ablation.mode == "mean" else {}
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _fmt(self, x: torch.Tensor) -> torch.Tensor:
+        if self._channels_last and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    @contextmanager
+    def _eval(self):
+        was = self.model.training
+        self.model.eval()
+        try:
+            yield
+        finally:
+            self.model.train(was)
+
+    def _reader_means(self, reference: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Per-input-channel mean of every reader's input over the reference data."""
+        sums: dict[str, torch.Tensor] = {}
+        readers = {r.name: r for layer in self.unit_map for r in layer.readers}
+        handles = []
+        for name, reader in readers.items():
+            def pre(mod, args, name=name, reader=reader):
+                t = args[0].float()
+                dim = reader.channel_dim if reader.channel_dim >= 0 else t.ndim + reader.channel_dim
+                dims = [d for d in range(t.ndim) if d != dim]
+                sums[name] = t.mean(dim=dims)
+            handles.append(reader.module.register_forward_pre_hook(pre))
+        try:
+            self.model(self._fmt(reference if reference is not None else self.x))
+        finally:
+            for h in handles:
+                h.remove()
+        return sums
+
+    def _values(self, reader: Reader, t: torch.Tensor, r: int) -> torch.Tensor:
+        """The replacement values for a (r, n, ...) reader input ``t``."""
+        mode = self.ablation.mode
+        if mode == "zero":
+            return torch.zeros((), dtype=t.dtype)
+        if mode == "mean":
+            view = _mask_view(t.ndim, reader.channel_dim, 1, reader.in_size)
+            return self.means[reader.name].to(t.dtype).view(view)
+        if mode == "soft":
+            u = torch.rand(r, generator=self._generator) * 0.01 + self.ablation.beta
+            return u.to(t.dtype).view([r] + [1] * (t.ndim - 1))
+        perm = torch.randperm(t.shape[1], generator=self._generator)
+        return t[:, perm]
+
+    def _ablate_hook(self, reader: Reader, masks: torch.Tensor, r: int):
+        dim = reader.channel_dim
+
+        def pre(mod, args):
+            t = args[0]
+            tv = t.reshape(r, t.shape[0] // r, *t.shape[1:])
+            view = _mask_view(tv.ndim, dim, r, reader.in_size)
+            m = masks.to(t.dtype).view(view)
+            new = tv * (1 - m) + self._values(reader, tv, r) * m
+            new = new.reshape(t.shape)
+            if t.ndim == 4 and t.is_contiguous(memory_format=torch.channels_last):
+                new = new.contiguous(memory_format=torch.channels_last)
+            return (new, *args[1:])
+        return pre
+
+    def _splice_hook(self, name: str, out_index: torch.Tensor, r: int):
+        clean = self.recorder.outputs[name][0]
+
+        def post(mod, args, out):
+            ov = out.reshape(r, self.n, *out.shape[1:])
+            new = clean.unsqueeze(0).expand_as(ov).clone()
+            new[:, :, out_index] = ov[:, :, out_index]
+            new = new.reshape(out.shape)
+            if out.ndim == 4 and out.is_contiguous(memory_format=torch.channels_last):
+                new = new.contiguous(memory_format=torch.channels_last)
+            return new
+        return post
+
+    def _stubs(self, first_call: int) -> list[str]:
+        """Maximal modules whose every call ends before clock ``first_call``."""
+        done = {n for n, spans in self.recorder.spans.items()
+                if all(end < first_call for _, end in spans)
+                and all(isinstance(o, torch.Tensor) and o.shape[:1] == (self.n,)
+                        for o in self.recorder.outputs[n])}
+        return [n for n in done if n.rpartition(".")[0] not in done]
+
+    @contextmanager
+    def _prefix_stubs(self, readers: Sequence[str], r: int):
+        if not self.cache_prefix:
+            yield
+            return
+        first = min(self.recorder.spans[name][0][0] for name in readers)
+        stubs = self._stubs(first)
+        saved = {}
+        try:
+            for name in stubs:
+                module = self.modules[name]
+                outs = [o.repeat(r, *([1] * (o.ndim - 1))) if r > 1 else o
+                        for o in self.recorder.outputs[name]]
+                calls = iter(range(10**9))
+
+                def forward(*args, _outs=outs, _calls=calls, **kwargs):
+                    return _outs[next(_calls) % len(_outs)]
+                saved[name] = module.__dict__.get("forward")
+                module.forward = forward
+            yield
+        finally:
+            for name, old in saved.items():
+                module = self.modules[name]
+                del module.forward
+                if old is not None:
+                    module.forward = old
+
+    # ---- public ----------------------------------------------------------------------------
+    def ablate(self, layer: UnitLayer, units: Sequence[int], *,
+               readers: Sequence[str] | None = None,
+               splice: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (len(units), N, classes) with each unit of ``units`` switched off in turn.
+
+        ``readers`` restricts where the unit is switched off (default: every reader, i.e. the
+        unit is removed). ``splice`` maps a reader to the output channels S that take the
+        intervened values (a path intervention u -> S); its other outputs stay clean.
+        """
+        units = list(units)
+        names = list(readers) if readers is not None else [rd.name for rd in layer.readers]
+        if splice:
+            names = [n for n in names if n in splice] or list(splice)
+        chunk = max(1, self.max_batch // self.n)
+        outs = []
+        with self._eval(), torch.inference_mode():
+            for start in range(0, len(units), chunk):
+                part = units[start:start + chunk]
+                r = len(part)
+                with ExitStack() as stack:
+                    for name in names:
+                        rd = layer.reader(name)
+                        h = rd.module.register_forward_pre_hook(self._ablate_hook(rd, rd.mask(part), r))
+                        stack.callback(h.remove)
+                    for name, idx in (splice or {}).items():
+                        h = self.modules[name].register_forward_hook(self._splice_hook(name, idx, r))
+                        stack.callback(h.remove)
+                    stack.enter_context(self._prefix_stubs(names, r))
+                    xr = self.x.repeat(r, *([1] * (self.x.ndim - 1))) if r > 1 else self.x
+                    out = self.model(self._fmt(xr)).float()
+                outs.append(out.reshape(r, self.n, -1))
+        return torch.cat(outs)
+
+
+def ablate_naive(model: nn.Module, layer: UnitLayer, unit: int, x: torch.Tensor, *,
+                 value: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """Reference implementation: one unit, one full forward, input channels set to ``value``.
+
+    Used by tests to check the engine; slow on purpose.
+    """
+    handles = []
+
+    def make(reader: Reader):
+        def pre(mod, args):
+            t = args[0].clone()
+            idx = reader.index[unit]
+            v = value[idx] if isinstance(value, torch.Tensor) and value.ndim else value
+            if reader.channel_dim == 1:
+                t[:, idx] = v.view(-1, *([1] * (t.ndim - 2))) if isinstance(v, torch.Tensor) else v
+            else:
+                t[..., idx] = v
+            return (t, *args[1:])
+        return pre
+
+    try:
+        for rd in layer.readers:
+            handles.append(rd.module.register_forward_pre_hook(make(rd)))
+        with torch.inference_mode():
+            return model(x).float()
+    finally:
+        for h in handles:
+            h.remove()
