@@ -69,7 +69,11 @@ class UnitLayer:
         return f"{self.name}:h{unit}" if self.kind == HEAD else f"{self.name}:{unit}"
 
     def reader(self, name: str) -> Reader:
-        return next(r for r in self.readers if r.name == name)
+        for r in self.readers:
+            if r.name == name:
+                return r
+        raise KeyError(f"{name!r} does not read unit layer {self.name!r}; its readers: "
+                       f"{[r.name for r in self.readers]}")
 
 
 @dataclass

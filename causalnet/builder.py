@@ -1,0 +1,410 @@
+"""Build the causal explanatory graph of a model (METHOD.md, sections 3 and 4).
+
+Two measurements, one graph:
+
+* **Class graphs** (paper 2). For class ``c``, N correctly classified inputs of ``c``. Starting
+  from ``E = {logit:c}``, the walk goes down the model: for each unit layer ``L`` that feeds the
+  current effect set, every unit ``j`` of ``L`` is cut from ``E`` (a path intervention where a
+  reader of ``L`` writes ``E`` directly; a node intervention on ``j`` otherwise, e.g. between a
+  transformer's heads and its MLP, where the residual stream lies in between) and the class
+  logit is recorded. ``j`` is kept when the intervened mean is significantly lower than the
+  observed one (one-sided z-test, optional Benjamini-Hochberg); the kept units become ``E`` for
+  the layers below. "Feeds" follows the model's wiring: the layers read by the modules that
+  write ``E``; in a residual network the walk goes from the logits to the last stage's stream,
+  from a stream to the blocks' inner channels and the previous stream, and so on. A layer
+  already visited is not revisited, so the graph is a DAG by construction.
+* **Global effects** (C-SWAP). For every unit (a group: it is removed with everything coupled to
+  it) on a class-balanced calibration set: r(x) = p_y(x | do(unit removed)) / p_y(x), its mean
+  xi, a CI, a paired test of log r against 0, and a category (critical / neutral / detrimental).
+
+Interrupted builds resume from a checkpoint file; the same seed gives the same file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import DataBundle, class_balanced_indices, stack_samples
+from .errors import CausalnetInputError
+from .evaluate import predict_logits
+from .fileio import atomic_write_json
+from .fingerprint import model_fingerprint
+from .graph import CausalGraph
+from .interventions import MODES, Ablation, InterventionEngine
+from .progress import progress
+from .stats import adjust, drop_z_test, global_effect_test
+from .units import UnitLayer, UnitMap, discover_units
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class BuildSettings:
+    """Everything that decides the numbers in a graph (recorded in the graph's metadata)."""
+
+    classes: list[int] | None = None      # None: every class
+    samples_per_class: int = 100          # N, correctly classified inputs per class graph
+    calibration_per_class: int = 20       # calibration images per class for global effects
+    intervention: str = "zero"            # zero | mean | resample | soft
+    beta: float = 0.0                     # soft interventions: u ~ U(beta, beta + 0.01)
+    alpha: float = 0.05
+    correction: str = "none"              # none | bh (Benjamini-Hochberg per tested layer)
+    seed: int = 0
+    edge_effects: str = "auto"            # auto | all | none: measure each edge's own effect
+    max_edge_tests: int = 2048            # "auto": per layer, kept causes x effects at most this
+    global_effects: bool = True
+    class_graphs: bool = True
+    max_batch: int = 2048                 # samples per forward (replicas x inputs)
+
+    def validate(self) -> None:
+        if self.intervention not in MODES:
+            raise CausalnetInputError(f"unknown intervention {self.intervention!r}; use one of {MODES}")
+        if self.correction not in ("none", "bh"):
+            raise CausalnetInputError(f"unknown correction {self.correction!r}; use 'none' or 'bh'")
+        if self.edge_effects not in ("auto", "all", "none"):
+            raise CausalnetInputError("edge_effects must be auto, all or none")
+        if not 0 < self.alpha < 1:
+            raise CausalnetInputError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.samples_per_class < 2 or self.calibration_per_class < 2:
+            raise CausalnetInputError("samples_per_class and calibration_per_class must be at least 2")
+
+
+def _as_bundle(data) -> DataBundle:
+    if isinstance(data, DataBundle):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        from .data import TensorImageDataset
+
+        ds = TensorImageDataset(data[0], data[1], name="tensors")
+        return DataBundle(spec="tensors", fit=ds, eval=ds)
+    if hasattr(data, "targets"):
+        return DataBundle(spec=getattr(data, "name", "dataset"), fit=data, eval=data)
+    raise CausalnetInputError("data must be a DataBundle (causalnet.load_data), a dataset with "
+                              "`targets`, or an (images, labels) pair of tensors")
+
+
+def _versions() -> dict[str, str]:
+    import captum
+    import networkx
+    import torch_pruning
+
+    from . import __version__
+    out = {"causalnet": __version__, "torch": torch.__version__, "networkx": networkx.__version__,
+           "torch_pruning": torch_pruning.__version__, "captum": captum.__version__}
+    try:
+        import timm
+        out["timm"] = timm.__version__
+    except ImportError:
+        pass
+    return out
+
+
+class _Checkpoint:
+    """Finished steps of a build, saved after each step, keyed by everything that decides them."""
+
+    def __init__(self, path: str | os.PathLike | None, key: str):
+        self.path = Path(path) if path else None
+        self.key = key
+        self.state: dict = {"version": CHECKPOINT_VERSION, "key": key, "global": {}, "classes": {}}
+        if self.path and self.path.is_file():
+            try:
+                saved = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                saved = None
+            if saved and saved.get("key") == key and saved.get("version") == CHECKPOINT_VERSION:
+                self.state = saved
+
+    def get(self, section: str, name: str):
+        return self.state[section].get(name)
+
+    def put(self, section: str, name: str, value) -> None:
+        self.state[section][name] = value
+        if self.path:
+            atomic_write_json(self.path, self.state, indent=None)
+
+    def done(self) -> None:
+        if self.path:
+            self.path.unlink(missing_ok=True)
+
+
+class GraphBuilder:
+    """Builds a :class:`CausalGraph` for one model; ``build(data)`` is the one verb.
+
+    ``show_progress`` prints progress bars (off by default: library calls stay quiet).
+    ``checkpoint`` names a file where finished steps are saved so a killed build resumes.
+    """
+
+    def __init__(self, model: nn.Module, settings: BuildSettings | None = None, *,
+                 show_progress: bool = False, checkpoint: str | os.PathLike | None = None,
+                 ignore: list[str] | tuple = ()):
+        self.model = model
+        self.settings = settings or BuildSettings()
+        self.settings.validate()
+        self.show_progress = show_progress
+        self.checkpoint_path = checkpoint
+        self.ignore = ignore
+        self.timings: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- data selection
+    def _check_runs(self, bundle: DataBundle) -> torch.Tensor:
+        x0 = bundle.fit[0][0].unsqueeze(0)
+        try:
+            with torch.inference_mode():
+                out = self.model.eval()(x0)
+        except RuntimeError as exc:
+            raise CausalnetInputError(
+                f"the model cannot run on this data's inputs (shape {tuple(x0.shape[1:])}): {exc}. "
+                "Check that the data spec matches the model (channels, image size)") from None
+        if out.ndim != 2:
+            raise CausalnetInputError(f"the model returns shape {tuple(out.shape)}, not (batch, classes)")
+        if out.shape[1] < bundle.num_classes:
+            raise CausalnetInputError(f"the model has {out.shape[1]} outputs but the data has "
+                                      f"{bundle.num_classes} classes; use a model trained on this data")
+        return x0
+
+    def _classes(self, bundle: DataBundle, n_outputs: int) -> list[int]:
+        present = sorted(int(c) for c in torch.unique(torch.as_tensor(bundle.fit.targets)))
+        if self.settings.classes is None:
+            return present
+        bad = [c for c in self.settings.classes if c not in present or c >= n_outputs]
+        if bad:
+            raise CausalnetInputError(f"unknown class index {bad}; this data has classes "
+                                      f"{present[0]}..{present[-1]}")
+        return sorted(set(self.settings.classes))
+
+    def _class_samples(self, bundle: DataBundle, c: int) -> torch.Tensor:
+        """Up to N inputs of class c that the model classifies correctly (seeded choice)."""
+        s = self.settings
+        targets = torch.as_tensor(bundle.fit.targets)
+        pool = int((targets == c).sum())
+        take = min(pool, 3 * s.samples_per_class)
+        idx = class_balanced_indices(targets, take, seed=s.seed + 1000 + c, classes=[c])
+        x, y = stack_samples(bundle.fit, idx)
+        logits, _ = predict_logits(self.model, (x, y))
+        correct = x[logits.argmax(1) == c][: s.samples_per_class]
+        if len(correct) < 2:
+            raise CausalnetInputError(
+                f"class {c} has {len(correct)} correctly classified sample(s) among {take} drawn; a "
+                "class graph needs at least 2. Check that the model and data match, or leave the "
+                "class out with --classes")
+        return correct
+
+    # ---------------------------------------------------------------- global effects
+    def _global_effects(self, units: UnitMap, bundle: DataBundle, ckpt: _Checkpoint) -> dict:
+        s = self.settings
+        targets = torch.as_tensor(bundle.fit.targets)
+        idx = class_balanced_indices(targets, s.calibration_per_class, seed=s.seed, strict=False)
+        x, y = stack_samples(bundle.fit, idx)
+        results = {}
+        engine = None
+        for layer in progress(units.layers, show=self.show_progress, desc="global effects", unit="layer"):
+            saved = ckpt.get("global", layer.name)
+            if saved is None:
+                if engine is None:
+                    engine = InterventionEngine(self.model, units, x, ablation=self._ablation(0),
+                                                max_batch=s.max_batch)
+                    clean_lp = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+                engine.ablation = self._ablation(layer.order + 1)
+                engine._generator.manual_seed(engine.ablation.seed)
+                logits = engine.ablate(layer, range(layer.size))
+                lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(layer.size, -1, 1))[..., 0]
+                log_ratio = (lp - clean_lp).double().numpy()
+                test = global_effect_test(log_ratio, s.alpha)
+                per_class = {int(c): log_ratio[:, (y == c).numpy()].mean(axis=1).tolist()
+                             for c in torch.unique(y).tolist()}
+                saved = {"xi": test.xi.tolist(), "ci_low": test.ci_low.tolist(),
+                         "ci_high": test.ci_high.tolist(), "p": test.p.tolist(),
+                         "mean_log_ratio": test.mean_log_ratio.tolist(), "class_effects": per_class,
+                         "n_calibration": len(y)}
+                ckpt.put("global", layer.name, saved)
+            results[layer.name] = saved
+        return results
+
+    def _ablation(self, salt: int) -> Ablation:
+        s = self.settings
+        return Ablation(s.intervention, s.beta, seed=s.seed * 1_000_003 + salt)
+
+    # ---------------------------------------------------------------- class walk
+    def _parents(self, units: UnitMap, upper: str, visited: set[str]) -> list[tuple[UnitLayer, list[str]]]:
+        """Layers feeding ``upper`` (with the readers that write it), not yet visited."""
+        producers = set(units.producers_of(upper))
+        direct = [(layer, [r.name for r in layer.readers if r.name in producers])
+                  for layer in units.layers]
+        direct = [(layer, rs) for layer, rs in direct if rs]
+        if not direct:  # e.g. a transformer: the residual stream lies between unit layers
+            upper_order = len(units.layers) if upper == "logit" else units.layer(upper).order
+            below = [layer for layer in units.layers if layer.order < upper_order]
+            direct = [(below[-1], [])] if below else []
+        return sorted([(layer, rs) for layer, rs in direct if layer.name not in visited],
+                      key=lambda t: -t[0].order)
+
+    def _out_index(self, units: UnitMap, upper: str, reader: str, effects: list[int]) -> torch.Tensor:
+        if upper == "logit":
+            return torch.tensor(effects, dtype=torch.long)
+        idx = units.layer(upper).producer_index[reader]
+        return torch.tensor([idx[e] for e in effects], dtype=torch.long)
+
+    def _class_walk(self, units: UnitMap, x: torch.Tensor, c: int) -> dict:
+        """The top-down walk for class c; returns kept nodes, edges and a per-layer log."""
+        s = self.settings
+        engine = InterventionEngine(self.model, units, x, ablation=self._ablation(10_000 * (c + 1)),
+                                    max_batch=s.max_batch)
+        observed = engine.clean[:, c].double().numpy()
+        edges: list[list] = []
+        log: list[dict] = []
+        visited: set[str] = {"logit"}
+        frontier: list[tuple[str, list[int]]] = [("logit", [c])]
+        while frontier:
+            upper, effects = frontier.pop(0)
+            for layer, readers in self._parents(units, upper, visited):
+                visited.add(layer.name)
+                mode = "edge" if readers else "node"
+                splice = ({r: self._out_index(units, upper, r, effects) for r in readers}
+                          if readers else None)
+                logits = engine.ablate(layer, range(layer.size), readers=readers or None, splice=splice)
+                test = drop_z_test(observed, logits[:, :, c].double().numpy())
+                p_adj = adjust(test.p, s.correction)
+                kept = [int(j) for j in np.flatnonzero(p_adj < s.alpha)]
+                log.append({"layer": layer.name, "effects_of": upper, "mode": mode,
+                            "candidates": layer.size, "kept": len(kept)})
+                edges += self._edges(engine, units, layer, upper, readers, effects, kept, test,
+                                     p_adj, observed, c, mode)
+                if kept:
+                    frontier.append((layer.name, kept))
+        return {"n_samples": len(x), "edges": edges, "layers_tested": log,
+                "observed_mean": float(observed.mean())}
+
+    def _edges(self, engine, units, layer, upper, readers, effects, kept, test, p_adj, observed,
+               c, mode) -> list[list]:
+        """Edges from each kept unit to the effects it feeds, with each edge's own effect where
+        affordable (a path intervention j -> {e}); otherwise joined to every effect."""
+        s = self.settings
+        upper_ids = [f"logit:{c}"] if upper == "logit" else [units.layer(upper).node_id(e) for e in effects]
+        per_edge = (mode == "edge" and len(effects) > 1 and kept and
+                    (s.edge_effects == "all" or
+                     (s.edge_effects == "auto" and len(kept) * len(effects) <= s.max_edge_tests)))
+        out = []
+        if not per_edge:
+            for j in kept:
+                for v in upper_ids:
+                    out.append([layer.node_id(j), v, test.drop[j], test.rel_drop[j], test.z[j],
+                                float(p_adj[j]), mode])
+            return out
+        best: dict[int, tuple] = {}
+        linked: set[int] = set()
+        for k, e in enumerate(effects):
+            splice = {r: self._out_index(units, upper, r, [e]) for r in readers}
+            logits = engine.ablate(layer, kept, readers=readers, splice=splice)
+            et = drop_z_test(observed, logits[:, :, c].double().numpy())
+            for i, j in enumerate(kept):
+                row = [layer.node_id(j), upper_ids[k], et.drop[i], et.rel_drop[i], et.z[i],
+                       float(et.p[i]), "edge"]
+                if et.p[i] < s.alpha:
+                    out.append(row)
+                    linked.add(j)
+                if j not in best or et.z[i] > best[j][4]:
+                    best[j] = row
+        out += [best[j] for j in kept if j not in linked]  # every kept cause keeps its strongest edge
+        return out
+
+    # ---------------------------------------------------------------- the verb
+    def build(self, data, *, model_spec: str | None = None) -> CausalGraph:
+        """Build the graph on ``data`` (a DataBundle, dataset or (images, labels) pair)."""
+        s = self.settings
+        bundle = _as_bundle(data)
+        model = self.model
+        was_training = model.training
+        model.eval()
+        try:
+            x0 = self._check_runs(bundle)
+            t0 = time.perf_counter()
+            units = discover_units(model, x0, ignore=self.ignore)
+            classes = self._classes(bundle, units.num_outputs)
+            fingerprint = model_fingerprint(model)
+            key_src = json.dumps({"fp": fingerprint, "data": bundle.spec, "settings": asdict(s),
+                                  "classes": classes}, sort_keys=True)
+            ckpt = _Checkpoint(self.checkpoint_path, hashlib.sha256(key_src.encode()).hexdigest())
+            global_fx = self._global_effects(units, bundle, ckpt) if s.global_effects else {}
+            self.timings["global_effects"] = time.perf_counter() - t0
+            walks = {}
+            t1 = time.perf_counter()
+            if s.class_graphs:
+                for c in progress(classes, show=self.show_progress, desc="class graphs", unit="class"):
+                    walk = ckpt.get("classes", str(c))
+                    if walk is None:
+                        walk = self._class_walk(units, self._class_samples(bundle, c), c)
+                        ckpt.put("classes", str(c), walk)
+                    walks[c] = walk
+            self.timings["class_graphs"] = time.perf_counter() - t1
+            graph = self._assemble(units, bundle, classes, global_fx, walks, fingerprint, model_spec)
+            ckpt.done()
+            return graph
+        finally:
+            model.train(was_training)
+
+    def _assemble(self, units, bundle, classes, global_fx, walks, fingerprint, model_spec) -> CausalGraph:
+        s = self.settings
+        created = os.environ.get("SOURCE_DATE_EPOCH")
+        created = (datetime.datetime.fromtimestamp(int(created), datetime.timezone.utc).date()
+                   if created else datetime.date.today()).isoformat()
+        graph = CausalGraph(
+            model={"spec": model_spec or type(self.model).__name__, "fingerprint": fingerprint,
+                   "architecture": type(self.model).__name__, "num_classes": units.num_outputs,
+                   "input_shape": list(bundle.input_shape)},
+            data={"spec": bundle.spec, "samples_per_class": s.samples_per_class,
+                  "calibration_per_class": s.calibration_per_class},
+            settings={**asdict(s), "classes": classes,
+                      "global_test": "one-sample t-test of log r against 0 (two-sided)",
+                      "class_test": "one-sided two-sample z-test of the class logit"},
+            layers=[{"name": layer.name, "kind": layer.kind, "size": layer.size, "order": layer.order,
+                     "group": layer.name, "readers": [r.name for r in layer.readers],
+                     "producers": layer.producers} for layer in units.layers],
+            skipped=units.skipped, versions=_versions(), created=created,
+            class_graphs={str(c): {"n_samples": w["n_samples"], "layers_tested": w["layers_tested"],
+                                   "observed_mean_logit": w["observed_mean"],
+                                   "stopped_at": w["layers_tested"][-1]["layer"] if w["layers_tested"] else None}
+                          for c, w in walks.items()})
+        categories = {}
+        for layer in units.layers:
+            g = global_fx.get(layer.name)
+            if g is not None:
+                from .stats import GlobalEffect
+                ge = GlobalEffect(*(np.asarray(g[k]) for k in ("xi", "ci_low", "ci_high", "p", "mean_log_ratio")))
+                categories[layer.name] = ge.categories(s.alpha, s.correction)
+            for j in range(layer.size):
+                attrs = {}
+                if g is not None:
+                    attrs = {"xi": g["xi"][j], "xi_ci_low": g["ci_low"][j], "xi_ci_high": g["ci_high"][j],
+                             "p_value": g["p"][j], "category": categories[layer.name][j],
+                             "class_effects": {int(c): v[j] for c, v in g["class_effects"].items()}}
+                graph.add_unit(layer.node_id(j), layer=layer.name, index=j, kind=layer.kind,
+                               group=layer.name, order=layer.order, **attrs)
+        for c in classes:
+            graph.add_logit(c, order=len(units.layers))
+        for c, walk in walks.items():
+            for u, v, effect, rel, z, p, mode in walk["edges"]:
+                graph.add_edge(u, v, c, effect, rel, z, p, mode)
+        graph.validate()
+        return graph
+
+
+def build_graph(model: nn.Module, data, *, show_progress: bool = False,
+                checkpoint: str | os.PathLike | None = None, model_spec: str | None = None,
+                **settings) -> CausalGraph:
+    """Build the causal explanatory graph of ``model`` on ``data`` (see :class:`BuildSettings`
+    for the keyword settings)."""
+    return GraphBuilder(model, BuildSettings(**settings), show_progress=show_progress,
+                        checkpoint=checkpoint).build(data, model_spec=model_spec)
+
+
+__all__ = ["BuildSettings", "GraphBuilder", "build_graph", "field"]

@@ -1,0 +1,107 @@
+import pytest
+import torch
+from captum.attr import LayerFeatureAblation
+
+from causalnet.interventions import Ablation, InterventionEngine, ablate_naive
+from causalnet.units import UnsupportedModuleError, discover_units
+
+from .toy import tiny_cnn
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    model = tiny_cnn()
+    x = torch.randn(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    return model, discover_units(model, x[:1]), x
+
+
+def test_discovery_finds_coupled_groups_and_flatten_offsets(cnn):
+    model, units, _ = cnn
+    names = [layer.name for layer in units]
+    assert names == ["conv1", "conv3", "fc1"]  # conv1 and conv2 share the residual group
+    assert units.layer("conv1").producers == ["conv1", "conv2"]
+    fc_reader = units.layer("conv3").reader("fc1")
+    assert [len(i) for i in fc_reader.index] == [16] * 8      # 4x4 features per channel
+    assert fc_reader.index[2].tolist() == list(range(32, 48))
+    assert units.output_layer == "fc2" and units.n_units == 6 + 8 + 12
+
+
+@pytest.mark.parametrize("cache_prefix", [True, False])
+def test_engine_equals_naive_loop(cnn, cache_prefix):
+    model, units, x = cnn
+    engine = InterventionEngine(model, units, x, max_batch=50, cache_prefix=cache_prefix)
+    for layer in units:
+        out = engine.ablate(layer, range(layer.size))
+        for u in range(layer.size):
+            ref = ablate_naive(model, layer, u, x)
+            torch.testing.assert_close(out[u], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_mean_ablation_equals_naive_with_the_mean(cnn):
+    model, units, x = cnn
+    engine = InterventionEngine(model, units, x, ablation=Ablation("mean"))
+    layer = units.layer("conv3")
+    mean = engine.means["fc1"]
+    out = engine.ablate(layer, [0, 5])
+    for k, u in enumerate([0, 5]):
+        torch.testing.assert_close(out[k], ablate_naive(model, layer, u, x, value=mean), atol=1e-5, rtol=1e-5)
+
+
+def test_engine_equals_captum_layer_feature_ablation(cnn):
+    model, units, x = cnn
+    layer = units.layer("conv3")                     # read by fc1 through a flatten
+    engine = InterventionEngine(model, units, x)
+    out = engine.ablate(layer, range(layer.size))
+    target = 2
+    ours = (engine.clean[:, target].unsqueeze(0) - out[:, :, target]).T   # (N, units)
+    mask = torch.arange(8).repeat_interleave(16).view(1, 128)
+    lfa = LayerFeatureAblation(model, model.fc1)
+    attr = lfa.attribute(x, target=target, layer_mask=mask, attribute_to_layer_input=True,
+                         layer_baselines=0.0)
+    captum = attr.view(len(x), 8, 16)[:, :, 0]
+    torch.testing.assert_close(ours, captum, atol=1e-5, rtol=1e-5)
+
+
+def test_path_intervention_only_changes_the_spliced_outputs(cnn):
+    model, units, x = cnn
+    engine = InterventionEngine(model, units, x)
+    layer = units.layer("fc1")
+    cut_all = engine.ablate(layer, [3])[0]
+    cut_one = engine.ablate(layer, [3], readers=["fc2"], splice={"fc2": torch.tensor([1])})[0]
+    torch.testing.assert_close(cut_one[:, 1], cut_all[:, 1])
+    for c in (0, 2, 3):
+        torch.testing.assert_close(cut_one[:, c], engine.clean[:, c])
+
+
+def test_soft_and_resample_are_seeded(cnn):
+    model, units, x = cnn
+    layer = units.layer("conv1")
+    for mode in ("soft", "resample"):
+        a = InterventionEngine(model, units, x, ablation=Ablation(mode, beta=0.3, seed=4)).ablate(layer, [1, 2])
+        b = InterventionEngine(model, units, x, ablation=Ablation(mode, beta=0.3, seed=4)).ablate(layer, [1, 2])
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a[0], InterventionEngine(model, units, x).ablate(layer, [1])[0])
+
+
+def test_model_left_untouched_on_error(cnn):
+    model, units, x = cnn
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    engine = InterventionEngine(model, units, x)
+    with pytest.raises(IndexError):  # raised mid-forward, with hooks and cached prefix in place
+        engine.ablate(units.layer("fc1"), [0, 1], splice={"fc2": torch.tensor([99])})
+    for module in model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+        assert "forward" not in module.__dict__
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    torch.testing.assert_close(model(x), engine.clean)
+
+
+def test_unsupported_module_is_named():
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(24, 2))
+    with pytest.raises(UnsupportedModuleError, match=r"'0' \(Conv1d\).*supported kinds"):
+        discover_units(model, torch.randn(1, 1, 8))
+
+
+def test_unknown_intervention_is_a_clear_error():
+    with pytest.raises(ValueError, match="zero, mean, resample, soft"):
+        Ablation("banana")
