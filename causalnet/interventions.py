@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .attention import split_heads
 from .errors import CausalnetInputError
 from .units import Reader, UnitLayer, UnitMap
 
@@ -108,7 +109,7 @@ class InterventionEngine:
         self.x = self._fmt(x)
         self.n = len(x)
         self._generator = torch.Generator().manual_seed(ablation.seed)
-        with self._eval(), torch.inference_mode():
+        with self._eval(), torch.inference_mode(), split_heads(model):
             self.recorder = _CallRecorder(model)
             self.clean = self.recorder.run(self.x).float()
             self.means = self._reader_means(reference) if ablation.mode == "mean" else {}
@@ -240,7 +241,7 @@ class InterventionEngine:
             names = [n for n in names if n in splice] or list(splice)
         chunk = max(1, self.max_batch // self.n)
         outs = []
-        with self._eval(), torch.inference_mode():
+        with self._eval(), torch.inference_mode(), split_heads(self.model):
             for start in range(0, len(units), chunk):
                 part = units[start:start + chunk]
                 r = len(part)
@@ -282,7 +283,7 @@ def ablate_naive(model: nn.Module, layer: UnitLayer, unit: int, x: torch.Tensor,
     try:
         for rd in layer.readers:
             handles.append(rd.module.register_forward_pre_hook(make(rd)))
-        with torch.inference_mode():
+        with torch.inference_mode(), split_heads(model):
             return model(x).float()
     finally:
         for h in handles:

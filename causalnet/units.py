@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .attention import split_heads
 from .errors import CausalnetInputError
 
 CONV, LINEAR, HEAD, MLP = "conv_channel", "linear_neuron", "attention_head", "mlp_neuron"
 UNIT_KINDS = (CONV, LINEAR, HEAD, MLP)
 
 # Modules with parameters that units can live in or pass through.
-_SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
-SUPPORTED_HELP = ("Conv2d (groups=1 or depthwise), Linear, BatchNorm, LayerNorm, GroupNorm, and "
-                  "multi-head attention modules with qkv/proj Linears and num_heads (timm Attention)")
+_SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm,
+              nn.MultiheadAttention)
+SUPPORTED_HELP = ("Conv2d (groups=1 or depthwise), Linear, BatchNorm, LayerNorm, GroupNorm, "
+                  "multi-head attention with qkv/proj Linears and num_heads (timm Attention) and "
+                  "batch-first self-attention nn.MultiheadAttention (torchvision ViT)")
 
 
 class UnsupportedModuleError(CausalnetInputError):
@@ -120,11 +123,6 @@ def _check_supported(model: nn.Module, ignore: set[str]) -> None:
         own = list(module.parameters(recurse=False))
         if not own or name == "":
             continue
-        if isinstance(module, nn.MultiheadAttention):
-            raise UnsupportedModuleError(
-                f"module {name!r} is torch.nn.MultiheadAttention, whose heads are computed inside one "
-                f"fused call that causalnet cannot intervene on; supported kinds: {SUPPORTED_HELP}. "
-                f"Use a timm ViT, or pass ignore=[{name!r}] to leave its heads out")
         if isinstance(module, nn.Conv2d) and module.groups not in (1, module.in_channels):
             raise UnsupportedModuleError(
                 f"module {name!r} is a grouped Conv2d (groups={module.groups}); supported kinds: "
@@ -181,7 +179,8 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
     was_training = model.training
     model.eval()
     try:
-        order, out = _execution_order(model, example)
+        with split_heads(model):
+            order, out = _execution_order(model, example)
         if out.ndim != 2:
             raise CausalnetInputError(f"the model returns shape {tuple(out.shape)}; causalnet needs "
                                       "classification logits of shape (batch, classes)")
@@ -192,7 +191,9 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
             warnings.simplefilter("ignore")
             dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
         attn = {n: m for n, m in names.items() if _is_attention(m) and n not in ignore_set}
-        qkv_names = {f"{n}.qkv" for n in attn}
+        fused = {n: m for n, m in names.items()
+                 if isinstance(m, nn.MultiheadAttention) and n not in ignore_set}
+        qkv_names = {f"{n}.qkv" for n in attn} | {f"{n}.out_proj" for n in fused}
 
         layers: list[UnitLayer] = []
         skipped: list[dict] = []
@@ -249,7 +250,7 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
                 continue
             readers.sort(key=lambda r: order[r.name])
             prods = sorted(producers, key=order.__getitem__)
-            kind = CONV if isinstance(module, nn.Conv2d) else (MLP if attn else LINEAR)
+            kind = CONV if isinstance(module, nn.Conv2d) else (MLP if attn or fused else LINEAR)
             layers.append(UnitLayer(prods[0], kind, n_out, prods, producers, readers,
                                     order=order[prods[0]], members=members))
         for name, module in attn.items():
@@ -261,6 +262,12 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
                                     order=order[f"{name}.qkv"], members=[f"{name}.qkv", f"{name}.proj"]))
             skipped.append({"root": f"{name}.qkv", "size": module.qkv.out_features,
                             "reason": "q/k/v channels are grouped into attention heads"})
+        for name, module in fused.items():
+            heads, width = module.num_heads, module.embed_dim
+            index = [torch.arange(h * (width // heads), (h + 1) * (width // heads)) for h in range(heads)]
+            layers.append(UnitLayer(name, HEAD, heads, [name], {},
+                                    [Reader(f"{name}.out_proj", module.out_proj, -1, index, width)],
+                                    order=order[name], members=[name]))
         layers.sort(key=lambda layer: layer.order)
         for i, layer in enumerate(layers):
             layer.order = i
