@@ -61,7 +61,7 @@ class BuildSettings:
     correction: str = "none"              # none | bh (Benjamini-Hochberg per tested layer)
     seed: int = 0
     edge_effects: str = "auto"            # auto | all | none: measure each edge's own effect
-    max_edge_tests: int = 2048            # "auto": per layer, kept causes x effects at most this
+    max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
     global_effects: bool = True
     class_graphs: bool = True
     max_batch: int = 2048                 # samples per forward (replicas x inputs)

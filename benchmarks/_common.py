@@ -1,0 +1,44 @@
+"""Helpers shared by the benchmark scripts: timing, and writing results (CSV + markdown)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from causalnet.fileio import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextmanager
+def timed(store: dict, key: str):
+    start = time.perf_counter()
+    yield
+    store[key] = time.perf_counter() - start
+
+
+def machine() -> str:
+    return (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+            f"{platform.python_version()}")
+
+
+def write_csv(name: str, rows: list[dict]) -> Path:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(RESULTS / name, buf.getvalue())
+
+
+def markdown_table(rows: list[dict]) -> str:
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
