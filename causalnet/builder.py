@@ -40,9 +40,9 @@ from .evaluate import predict_logits
 from .fileio import atomic_write_json
 from .fingerprint import model_fingerprint
 from .graph import CausalGraph
-from .interventions import MODES, Ablation, InterventionEngine
+from .interventions import MODES, Ablation, InterventionEngine, first_order_effects
 from .progress import progress
-from .stats import adjust, drop_z_test, global_effect_test
+from .stats import adjust, drop_z_test, global_effect_test, z_critical
 from .units import UnitLayer, UnitMap, discover_units
 
 CHECKPOINT_VERSION = 1
@@ -65,6 +65,9 @@ class BuildSettings:
     global_effects: bool = True
     class_graphs: bool = True
     max_batch: int = 2048                 # samples per forward (replicas x inputs)
+    screen: bool = False                  # fast mode: first-order screening before exact tests
+    screen_margin: float = 1.5            # exact-test candidates within this many z (or t) units
+    screen_min: int = 8                   # ... and always the top few by estimate
 
     def validate(self) -> None:
         if self.intervention not in MODES:
@@ -216,19 +219,37 @@ class GraphBuilder:
                     clean_lp = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
                 engine.ablation = self._ablation(layer.order + 1)
                 engine._generator.manual_seed(engine.ablation.seed)
-                logits = engine.ablate(layer, range(layer.size))
-                lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(layer.size, -1, 1))[..., 0]
-                log_ratio = (lp - clean_lp).double().numpy()
+                exact = list(range(layer.size))
+                log_ratio = np.zeros((layer.size, len(y)))
+                if s.screen:
+                    est = first_order_effects(
+                        engine, layer, lambda lg: torch.log_softmax(lg, 1).gather(1, y[:, None])[:, 0])
+                    log_ratio = est.double().numpy()
+                    t_est = np.abs(np.nan_to_num(global_effect_test(log_ratio, s.alpha).mean_log_ratio
+                                                 / (log_ratio.std(1, ddof=1) / np.sqrt(len(y)) + 1e-12)))
+                    exact = self._screened(t_est, z_critical(s.alpha / 2))
+                engine._generator.manual_seed(engine.ablation.seed)
+                logits = engine.ablate(layer, exact)
+                lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(len(exact), -1, 1))[..., 0]
+                log_ratio[exact] = (lp - clean_lp).double().numpy()
                 test = global_effect_test(log_ratio, s.alpha)
                 per_class = {int(c): log_ratio[:, (y == c).numpy()].mean(axis=1).tolist()
                              for c in torch.unique(y).tolist()}
                 saved = {"xi": test.xi.tolist(), "ci_low": test.ci_low.tolist(),
                          "ci_high": test.ci_high.tolist(), "p": test.p.tolist(),
                          "mean_log_ratio": test.mean_log_ratio.tolist(), "class_effects": per_class,
-                         "n_calibration": len(y)}
+                         "n_calibration": len(y), "exact": [j in set(exact) for j in range(layer.size)]}
                 ckpt.put("global", layer.name, saved)
             results[layer.name] = saved
         return results
+
+    def _screened(self, score: np.ndarray, threshold: float) -> list[int]:
+        """Candidates that need an exact test: estimated statistic within the margin of the
+        threshold, plus the top ``screen_min`` by estimate."""
+        s = self.settings
+        keep = set(np.flatnonzero(score > threshold - s.screen_margin).tolist())
+        keep |= set(np.argsort(-score, kind="stable")[: s.screen_min].tolist())
+        return sorted(int(j) for j in keep)
 
     def _ablation(self, salt: int) -> Ablation:
         s = self.settings
@@ -271,12 +292,24 @@ class GraphBuilder:
                 mode = "edge" if readers else "node"
                 splice = ({r: self._out_index(units, upper, r, effects) for r in readers}
                           if readers else None)
-                logits = engine.ablate(layer, range(layer.size), readers=readers or None, splice=splice)
-                test = drop_z_test(observed, logits[:, :, c].double().numpy())
+                intervened = np.zeros((layer.size, len(observed)))
+                exact = list(range(layer.size))
+                if s.screen:
+                    est = first_order_effects(engine, layer, lambda lg: lg[:, c],
+                                              readers=readers or None, splice=splice)
+                    intervened = observed[None, :] + est.double().numpy()
+                    exact = self._screened(drop_z_test(observed, intervened).z, z_critical(s.alpha))
+                logits = engine.ablate(layer, exact, readers=readers or None, splice=splice)
+                intervened[exact] = logits[:, :, c].double().numpy()
+                test = drop_z_test(observed, intervened)
+                if s.screen:  # units ruled out by the screen are not kept, whatever the estimate
+                    ruled_out = np.ones(layer.size, bool)
+                    ruled_out[exact] = False
+                    test.p[ruled_out] = np.maximum(test.p[ruled_out], 1.0)
                 p_adj = adjust(test.p, s.correction)
                 kept = [int(j) for j in np.flatnonzero(p_adj < s.alpha)]
                 log.append({"layer": layer.name, "effects_of": upper, "mode": mode,
-                            "candidates": layer.size, "kept": len(kept)})
+                            "candidates": layer.size, "exact_tests": len(exact), "kept": len(kept)})
                 edges += self._edges(engine, units, layer, upper, readers, effects, kept, test,
                                      p_adj, observed, c, mode)
                 if kept:
@@ -386,6 +419,7 @@ class GraphBuilder:
                 if g is not None:
                     attrs = {"xi": g["xi"][j], "xi_ci_low": g["ci_low"][j], "xi_ci_high": g["ci_high"][j],
                              "p_value": g["p"][j], "category": categories[layer.name][j],
+                             "xi_method": "exact" if g["exact"][j] else "first_order",
                              "class_effects": {int(c): v[j] for c, v in g["class_effects"].items()}}
                 graph.add_unit(layer.node_id(j), layer=layer.name, index=j, kind=layer.kind,
                                group=layer.name, order=layer.order, **attrs)

@@ -36,7 +36,7 @@ def run_build(args) -> Path:
                              calibration_per_class=args.calibration, intervention=args.intervention,
                              beta=args.beta, alpha=args.alpha, correction=args.correction,
                              seed=args.seed, edge_effects=args.edge_effects,
-                             global_effects=not args.no_global)
+                             global_effects=not args.no_global, screen=args.fast)
     checkpoint = out.with_name(out.name + ".ckpt.json")
     if checkpoint.exists() and not args.quiet:
         print(f"resuming from {checkpoint}")
@@ -72,6 +72,10 @@ def register(subparsers) -> None:
     p.add_argument("--edge-effects", default="auto", choices=["auto", "all", "none"],
                    help="measure each edge's own effect (auto: where affordable)")
     p.add_argument("--no-global", action="store_true", help="skip the global effects (C-SWAP)")
+    p.add_argument("--fast", action="store_true",
+                   help="screen candidates with first-order estimates and run exact interventions "
+                        "only on those the screen cannot rule out (see benchmarks/graph_speed.py "
+                        "for its agreement with exact mode)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="graph.json", help="graph file (.json or .graphml)")
     add_common_options(p)

@@ -130,3 +130,16 @@ def test_cli_build_and_info_on_lenet(tmp_path, capsys):
     assert "class 3" in capsys.readouterr().out
     assert main(["build", "--model", "zoo:lenet5", "--data", "mnist:test", "--classes", "12",
                  "--out", str(out), "-q"]) == 2
+
+
+def test_fast_mode_screens_and_agrees_on_the_hand_wired_net(wired_graph):
+    fast = build_graph(hand_wired(), hand_wired_data(), samples_per_class=60,
+                       calibration_per_class=60, screen=True, screen_min=1, screen_margin=0.5)
+    for c in range(3):
+        assert fast.causes_of(c) == wired_graph.causes_of(c)
+    assert {n: fast.node(n)["category"] for n in fast.units()} == \
+        {n: wired_graph.node(n)["category"] for n in wired_graph.units()}
+    tested = fast.nx.graph["class_graphs"]["0"]["layers_tested"][0]
+    assert tested["exact_tests"] < tested["candidates"]      # the screen ruled some out
+    methods = {fast.node(n)["xi_method"] for n in fast.units()}
+    assert methods == {"exact", "first_order"}
