@@ -109,7 +109,7 @@ def lenet_class_graph(quick: bool):
                         ablate_naive(model, layer, u, x[i:i + 1])
                         done += 1
     published = times["published"] * forwards / max(done, 1)
-    return {"what": "LeNet class-3 graph (N=%d, %d layers)" % (n, len(tested)),
+    return {"what": f"LeNet class-3 graph (N={n}, {len(tested)} layers)",
             "units": sum(t["candidates"] for t in tested), "images": n,
             "causalnet_s": round(times["engine"], 2), "captum_s": "",
             "baseline": f"published way: {forwards} batch-1 forwards" + (" (extrapolated)" if quick else ""),
