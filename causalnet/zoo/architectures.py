@@ -196,10 +196,10 @@ def mobilenetv2(num_classes: int = 10, in_channels: int = 1) -> MobileNetV2:
 
 
 def vit_tiny(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    """timm ``VisionTransformer`` for 28x28: 4x4 patches (49 tokens + class token), 96-dim,
-    depth 6, 4 heads of 24, MLP 192."""
+    """timm ``VisionTransformer`` for 28x28: 4x4 patches (49 tokens + class token), 64-dim,
+    depth 6, 4 heads of 16, MLP 128."""
     from timm.models.vision_transformer import VisionTransformer
 
     return VisionTransformer(img_size=28, patch_size=4, in_chans=in_channels,
-                             num_classes=num_classes, embed_dim=96, depth=6, num_heads=4,
+                             num_classes=num_classes, embed_dim=64, depth=6, num_heads=4,
                              mlp_ratio=2.0, qkv_bias=True, class_token=True, global_pool="token")

@@ -52,11 +52,11 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in [
              "CIFAR-style ResNet-20, widths 16/32/64, BatchNorm, residual adds"),
     ZooEntry("vgg11_bn", architectures.vgg11_bn, Recipe(epochs=4, lr=0.05), 0.993,
              "VGG-11 with BatchNorm, half width (32..256), 4 poolings for 28x28"),
-    ZooEntry("mobilenetv2", architectures.mobilenetv2, Recipe(epochs=5, lr=0.1, weight_decay=4e-5), 0.990,
+    ZooEntry("mobilenetv2", architectures.mobilenetv2, Recipe(epochs=4, lr=0.1, weight_decay=4e-5), 0.990,
              "Small MobileNetV2: depthwise separable convs, inverted residuals"),
     ZooEntry("vit_tiny", architectures.vit_tiny,
-             Recipe(epochs=12, optimizer="adamw", lr=2e-3, weight_decay=0.05, label_smoothing=0.1),
-             0.975, "timm VisionTransformer, 4x4 patches, dim 96, depth 6, 4 heads"),
+             Recipe(epochs=10, optimizer="adamw", lr=2e-3, weight_decay=0.05, label_smoothing=0.1),
+             0.975, "timm VisionTransformer, 4x4 patches, dim 64, depth 6, 4 heads"),
 ]}
 
 

@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", module="torch_pruning")
     ("zoo:resnet20", 448, 12),
     ("zoo:vgg11_bn", 1632, 9),
     ("zoo:mobilenetv2", 1512, 13),
-    ("zoo:vit_tiny", 6 * 4 + 6 * 192, 12),
+    ("zoo:vit_tiny", 6 * 4 + 6 * 128, 12),
     ("torchvision:resnet18", 2880, 12),
     ("torchvision:mobilenet_v2", 9128, 25),
 ])
