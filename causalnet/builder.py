@@ -64,7 +64,7 @@ class BuildSettings:
     max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
     global_effects: bool = True
     class_graphs: bool = True
-    max_batch: int = 2048                 # samples per forward (replicas x inputs)
+    units_per_forward: int = 1            # >1 replicates the batch (slower on CPUs measured)
     screen: bool = False                  # fast mode: first-order screening before exact tests
     screen_margin: float = 1.5            # exact-test candidates within this many z (or t) units
     screen_min: int = 8                   # ... and always the top few by estimate
@@ -215,7 +215,7 @@ class GraphBuilder:
             if saved is None:
                 if engine is None:
                     engine = InterventionEngine(self.model, units, x, ablation=self._ablation(0),
-                                                max_batch=s.max_batch)
+                                                units_per_forward=s.units_per_forward)
                     clean_lp = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
                 engine.ablation = self._ablation(layer.order + 1)
                 engine._generator.manual_seed(engine.ablation.seed)
@@ -279,7 +279,7 @@ class GraphBuilder:
         """The top-down walk for class c; returns kept nodes, edges and a per-layer log."""
         s = self.settings
         engine = InterventionEngine(self.model, units, x, ablation=self._ablation(10_000 * (c + 1)),
-                                    max_batch=s.max_batch)
+                                    units_per_forward=s.units_per_forward)
         observed = engine.clean[:, c].double().numpy()
         edges: list[list] = []
         log: list[dict] = []

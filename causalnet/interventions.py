@@ -10,9 +10,11 @@ S is taken from the second run and every other output from the first; other read
 untouched.
 
 Speed, with the same numbers as the naive loop (one unit, one full forward):
-- many interventions per forward: the batch is replicated, one unit switched off per replica;
 - cached prefixes: every module that finishes before the first intervened reader starts is
   replaced, for the duration of the call, by its cached clean output, so only the suffix runs.
+The engine can also replicate the batch and switch one unit off per replica
+(``units_per_forward``), but on the CPUs measured here that was slower than one unit per forward
+(ResNet-20, 100 images: 0.12 s vs 0.70 s for 64 units at 2 per forward), so it is off by default.
 The user's model is never changed: hooks are removed and modules restored even on error.
 """
 
@@ -52,6 +54,17 @@ def _mask_view(ndim: int, channel_dim: int, r: int, c: int) -> list[int]:
     view[0] = r
     view[channel_dim + 1 if channel_dim >= 0 else ndim + channel_dim] = c
     return view
+
+
+def _tile(t: torch.Tensor, r: int) -> torch.Tensor:
+    """``t`` repeated ``r`` times along the batch, keeping channels_last where ``t`` has it (a
+    format change would send every following convolution down a slow path)."""
+    if r == 1:
+        return t
+    out = t.repeat(r, *([1] * (t.ndim - 1)))
+    if t.ndim == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out
 
 
 class _CallRecorder:
@@ -98,11 +111,11 @@ class InterventionEngine:
 
     def __init__(self, model: nn.Module, unit_map: UnitMap, x: torch.Tensor, *,
                  ablation: Ablation = Ablation(), reference: torch.Tensor | None = None,
-                 max_batch: int = 2048, cache_prefix: bool = True):
+                 units_per_forward: int = 1, cache_prefix: bool = True):
         self.model = model
         self.unit_map = unit_map
         self.ablation = ablation
-        self.max_batch = max_batch
+        self.units_per_forward = max(1, units_per_forward)
         self.cache_prefix = cache_prefix
         self.modules = dict(model.named_modules())
         self._channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
@@ -209,8 +222,7 @@ class InterventionEngine:
         try:
             for name in stubs:
                 module = self.modules[name]
-                outs = [o.repeat(r, *([1] * (o.ndim - 1))) if r > 1 else o
-                        for o in self.recorder.outputs[name]]
+                outs = [_tile(o, r) for o in self.recorder.outputs[name]]
                 calls = iter(range(10**9))
 
                 def forward(*args, _outs=outs, _calls=calls, **kwargs):
@@ -239,7 +251,7 @@ class InterventionEngine:
         names = list(readers) if readers is not None else [rd.name for rd in layer.readers]
         if splice:
             names = [n for n in names if n in splice] or list(splice)
-        chunk = max(1, self.max_batch // self.n)
+        chunk = self.units_per_forward
         outs = []
         with self._eval(), torch.inference_mode(), split_heads(self.model):
             for start in range(0, len(units), chunk):
@@ -254,8 +266,7 @@ class InterventionEngine:
                         h = self.modules[name].register_forward_hook(self._splice_hook(name, idx, r))
                         stack.callback(h.remove)
                     stack.enter_context(self._prefix_stubs(names, r))
-                    xr = self.x.repeat(r, *([1] * (self.x.ndim - 1))) if r > 1 else self.x
-                    out = self.model(self._fmt(xr)).float()
+                    out = self.model(_tile(self.x, r)).float()
                 outs.append(out.reshape(r, self.n, -1))
         return torch.cat(outs)
 

@@ -27,9 +27,11 @@ def test_discovery_finds_coupled_groups_and_flatten_offsets(cnn):
 
 
 @pytest.mark.parametrize("cache_prefix", [True, False])
-def test_engine_equals_naive_loop(cnn, cache_prefix):
+@pytest.mark.parametrize("per_forward", [1, 3])
+def test_engine_equals_naive_loop(cnn, cache_prefix, per_forward):
     model, units, x = cnn
-    engine = InterventionEngine(model, units, x, max_batch=50, cache_prefix=cache_prefix)
+    engine = InterventionEngine(model, units, x, units_per_forward=per_forward,
+                                cache_prefix=cache_prefix)
     for layer in units:
         out = engine.ablate(layer, range(layer.size))
         for u in range(layer.size):
@@ -88,6 +90,9 @@ def test_model_left_untouched_on_error(cnn):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     engine = InterventionEngine(model, units, x)
     with pytest.raises(IndexError):  # raised mid-forward, with hooks and cached prefix in place
+        engine.ablate(units.layer("fc1"), [0, 1], splice={"fc2": torch.tensor([99])})
+    engine.units_per_forward = 2
+    with pytest.raises(IndexError):
         engine.ablate(units.layer("fc1"), [0, 1], splice={"fc2": torch.tensor([99])})
     for module in model.modules():
         assert not module._forward_hooks and not module._forward_pre_hooks
