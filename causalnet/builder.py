@@ -64,10 +64,10 @@ class BuildSettings:
     max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
     global_effects: bool = True
     class_graphs: bool = True
-    units_per_forward: int = 1            # >1 replicates the batch (slower on CPUs measured)
+    units_per_forward: int | str = "auto"  # >1 replicates the batch; auto: time 1 vs 8 per layer
     screen: bool = False                  # fast mode: first-order screening before exact tests
     screen_margin: float = 1.5            # exact-test candidates within this many z (or t) units
-    screen_min: int = 8                   # ... and always the top few by estimate
+    screen_min: int = 4                   # ... and always the top few by estimate
 
     def validate(self) -> None:
         if self.intervention not in MODES:
@@ -223,7 +223,8 @@ class GraphBuilder:
                 log_ratio = np.zeros((layer.size, len(y)))
                 if s.screen:
                     est = first_order_effects(
-                        engine, layer, lambda lg: torch.log_softmax(lg, 1).gather(1, y[:, None])[:, 0])
+                        engine, layer, lambda lg: torch.log_softmax(lg, 1).gather(1, y[:, None])[:, 0],
+                        key="log_p_true")
                     log_ratio = est.double().numpy()
                     t_est = np.abs(np.nan_to_num(global_effect_test(log_ratio, s.alpha).mean_log_ratio
                                                  / (log_ratio.std(1, ddof=1) / np.sqrt(len(y)) + 1e-12)))
@@ -296,7 +297,7 @@ class GraphBuilder:
                 exact = list(range(layer.size))
                 if s.screen:
                     est = first_order_effects(engine, layer, lambda lg: lg[:, c],
-                                              readers=readers or None, splice=splice)
+                                              readers=readers or None, splice=splice, key=f"logit{c}")
                     intervened = observed[None, :] + est.double().numpy()
                     exact = self._screened(drop_z_test(observed, intervened).z, z_critical(s.alpha))
                 logits = engine.ablate(layer, exact, readers=readers or None, splice=splice)

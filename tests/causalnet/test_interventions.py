@@ -27,7 +27,7 @@ def test_discovery_finds_coupled_groups_and_flatten_offsets(cnn):
 
 
 @pytest.mark.parametrize("cache_prefix", [True, False])
-@pytest.mark.parametrize("per_forward", [1, 3])
+@pytest.mark.parametrize("per_forward", [1, 3, "auto"])
 def test_engine_equals_naive_loop(cnn, cache_prefix, per_forward):
     model, units, x = cnn
     engine = InterventionEngine(model, units, x, units_per_forward=per_forward,
@@ -110,3 +110,22 @@ def test_unsupported_module_is_named():
 def test_unknown_intervention_is_a_clear_error():
     with pytest.raises(ValueError, match="zero, mean, resample, soft"):
         Ablation("banana")
+
+
+def test_first_order_is_exact_where_the_suffix_is_linear():
+    from causalnet.interventions import first_order_effects
+
+    from .toy import hand_wired, hand_wired_data
+
+    model = hand_wired()
+    x, _ = hand_wired_data(10)
+    units = discover_units(model, x[:1])
+    layer = units.layer("1")
+    for mode in ("zero", "mean"):
+        engine = InterventionEngine(model, units, x, ablation=Ablation(mode))
+        exact = engine.ablate(layer, range(6))[:, :, 2] - engine.clean[:, 2]
+        est = first_order_effects(engine, layer, lambda lg: lg[:, 2], key=f"y2{mode}")
+        torch.testing.assert_close(est, exact, atol=1e-5, rtol=1e-5)
+        spliced = first_order_effects(engine, layer, lambda lg: lg[:, 2], readers=["3"],
+                                      splice={"3": torch.tensor([0])}, key=f"y2{mode}")
+        assert spliced.abs().max() == 0      # cut only towards logit 0: no effect on logit 2
