@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from captum.attr import LayerFeatureAblation
 
-from benchmarks._common import RESULTS, machine, markdown_table, timed, write_csv
+from benchmarks._common import RESULTS, machine, markdown_table, timed, write_csv  # noqa: E402
 from causalnet.builder import BuildSettings, GraphBuilder
 from causalnet.data import calibration_set, load_data
 from causalnet.fileio import atomic_write_text

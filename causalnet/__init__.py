@@ -4,14 +4,18 @@ The public face: models and data by spec string, the zoo, and (from the builder)
 graph. Everything else is importable but unadvertised.
 """
 
+from . import graph_io
+from .builder import BuildSettings, GraphBuilder, build_graph
 from .data import DataBundle, load_data
 from .errors import CausalnetError, CausalnetInputError
 from .evaluate import accuracy
 from .fingerprint import model_fingerprint
+from .graph import CausalGraph
 from .models import load_model
 from .zoo import load_zoo_model
 
 __version__ = "0.1.0"
 
-__all__ = ["load_model", "load_data", "DataBundle", "load_zoo_model", "accuracy",
+__all__ = ["build_graph", "BuildSettings", "GraphBuilder", "CausalGraph", "graph_io",
+           "load_model", "load_data", "DataBundle", "load_zoo_model", "accuracy",
            "model_fingerprint", "CausalnetError", "CausalnetInputError", "__version__"]

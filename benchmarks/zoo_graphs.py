@@ -1,0 +1,72 @@
+"""Build the causal graph of every zoo model (the `causalnet build` defaults: all classes,
+100 images per class graph, 20 per class for the global effects, zero ablation) and tabulate
+units, layers, class-graph sizes, categories and build time.
+
+Run: ``python benchmarks/zoo_graphs.py [--fast] [--models lenet5,resnet20]``; writes
+``benchmarks/results/zoo_graphs[_fast].{csv,md}`` and the graphs under
+``benchmarks/results/graphs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # noqa: E402
+from causalnet.builder import BuildSettings, GraphBuilder  # noqa: E402
+from causalnet.data import load_data  # noqa: E402
+from causalnet.fileio import atomic_write_text  # noqa: E402
+from causalnet.zoo import ZOO, load_zoo_model  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fast", action="store_true", help="fast (screened) mode")
+    ap.add_argument("--models", default=",".join(ZOO))
+    args = ap.parse_args(argv)
+    data = load_data("mnist")
+    rows = []
+    out_dir = RESULTS / "graphs"
+    suffix = "_fast" if args.fast else ""
+    for name in args.models.split(","):
+        model = load_zoo_model(name)
+        builder = GraphBuilder(model, BuildSettings(screen=args.fast))
+        start = time.perf_counter()
+        graph = builder.build(data, model_spec=f"zoo:{name}")
+        seconds = time.perf_counter() - start
+        graph.save(out_dir / f"{name}{suffix}.json")
+        s = graph.summary()
+        per_class = s["classes"]
+        cats = s["categories"]
+        rows.append({
+            "model": name, "units": s["units"], "layers (groups)": len(graph.layer_names()),
+            "class graph units (min/mean/max)": "{}/{:.1f}/{}".format(
+                min(v["units"] for v in per_class.values()),
+                sum(v["units"] for v in per_class.values()) / len(per_class),
+                max(v["units"] for v in per_class.values())),
+            "class graph edges (min/mean/max)": "{}/{:.1f}/{}".format(
+                min(v["edges"] for v in per_class.values()),
+                sum(v["edges"] for v in per_class.values()) / len(per_class),
+                max(v["edges"] for v in per_class.values())),
+            "critical": cats.get("critical", 0), "neutral": cats.get("neutral", 0),
+            "detrimental": cats.get("detrimental", 0),
+            "global_s": round(builder.timings["global_effects"], 1),
+            "class_graphs_s": round(builder.timings["class_graphs"], 1),
+            "total_s": round(seconds, 1)})
+        print(rows[-1], flush=True)
+    write_csv(f"zoo_graphs{suffix}.csv", rows)
+    md = (f"# Causal graphs of the zoo models{' (fast mode)' if args.fast else ''}\n\n"
+          f"Machine: {machine()}. Settings: `causalnet build` defaults (all 10 classes, N=100 "
+          "correctly classified images per class graph, 20 images per class for global effects, "
+          "zero ablation, alpha 0.05, no correction).\n\n" + markdown_table(rows) +
+          f"\n\nCommand: `python benchmarks/zoo_graphs.py{' --fast' if args.fast else ''}`\n")
+    atomic_write_text(RESULTS / f"zoo_graphs{suffix}.md", md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
