@@ -121,6 +121,7 @@ class InterventionEngine:
         self.units_per_forward = units_per_forward if units_per_forward == "auto" else max(1, int(units_per_forward))
         self._speed: dict = {}
         self._grad_cache: dict = {}
+        self._tiled: dict = {}
         self.cache_prefix = cache_prefix
         self.modules = dict(model.named_modules())
         self._channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
@@ -180,11 +181,28 @@ class InterventionEngine:
         perm = torch.randperm(t.shape[1], generator=self._generator)
         return t[:, perm]
 
-    def _ablate_hook(self, reader: Reader, masks: torch.Tensor, r: int):
+    def _ablate_hook(self, reader: Reader, part: list[int], r: int):
         dim = reader.channel_dim
+        masks = reader.mask(part)
+        idx = reader.index[part[0]] if r == 1 else None
 
         def pre(mod, args):
             t = args[0]
+            if r == 1 and self.ablation.mode in ("zero", "mean", "soft"):
+                # one unit: overwrite its channels in a copy (cheaper than a masked blend)
+                d = dim if dim >= 0 else t.ndim + dim
+                new = t.clone()
+                sl = [slice(None)] * t.ndim
+                sl[d] = idx
+                if self.ablation.mode == "zero":
+                    new[tuple(sl)] = 0
+                else:
+                    vals = self._values(reader, t.unsqueeze(0), 1)[0]
+                    view = [1] * t.ndim
+                    view[d] = -1
+                    new[tuple(sl)] = (vals.reshape(-1)[idx].view(view) if vals.numel() > 1
+                                      else vals.reshape(()))
+                return (new, *args[1:])
             tv = t.reshape(r, t.shape[0] // r, *t.shape[1:])
             view = _mask_view(tv.ndim, dim, r, reader.in_size)
             m = masks.to(t.dtype).view(view)
@@ -227,7 +245,10 @@ class InterventionEngine:
         try:
             for name in stubs:
                 module = self.modules[name]
-                outs = [_tile(o, r) for o in self.recorder.outputs[name]]
+                key = (name, r)
+                if key not in self._tiled:
+                    self._tiled[key] = [_tile(o, r) for o in self.recorder.outputs[name]]
+                outs = self._tiled[key]
                 calls = iter(range(10**9))
 
                 def forward(*args, _outs=outs, _calls=calls, **kwargs):
@@ -248,7 +269,7 @@ class InterventionEngine:
         with ExitStack() as stack:
             for name in names:
                 rd = layer.reader(name)
-                h = rd.module.register_forward_pre_hook(self._ablate_hook(rd, rd.mask(part), r))
+                h = rd.module.register_forward_pre_hook(self._ablate_hook(rd, part, r))
                 stack.callback(h.remove)
             for name, idx in (splice or {}).items():
                 h = self.modules[name].register_forward_hook(self._splice_hook(name, idx, r))

@@ -1,0 +1,279 @@
+"""C-SWAP: progressive one-shot structured pruning driven by the causal graph (METHOD.md, 5).
+
+No training at any point. The planner works on a masked copy of the model (``MeanMask``: the
+removed units mean-ablated at their readers, which is what physical removal computes once their
+means are folded into the readers' biases) and repeats:
+
+1. score every remaining unit by the effect of *mean* ablation on the true-class log-likelihood,
+   measured on the current, repaired (BatchNorm re-estimated) network - the operation pruning +
+   repair will really perform (``--rescore-every`` chunks; the first scores can come from the
+   saved graph);
+2. order units by harm per parameter removed (units whose removal helps - detrimental - first;
+   ties: units in fewer class graphs first);
+3. take a chunk (about ``chunk`` of the parameters), mask it jointly, re-estimate BatchNorm and
+   judge the chunk as a whole on calibration accuracy; a chunk that costs more than
+   ``max_drop`` points is undone and retried at half the size, down to one unit;
+4. stop at the target (params or MACs removed) or when no chunk passes.
+Never empties a layer. Critical units go only when the target demands it (they are last in the
+order); the report counts the categories removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from causalnet.data import DataBundle, calibration_set
+from causalnet.errors import CausalnetInputError
+from causalnet.evaluate import accuracy
+from causalnet.fingerprint import model_fingerprint
+from causalnet.graph import CausalGraph
+from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.progress import progress
+from causalnet.units import UnitMap, discover_units
+
+from .masking import MeanMask
+from .removal import marginal_cost, removable_layers, removal_cost, unit_costs
+from .repair import reestimate_batchnorm
+
+
+@dataclass
+class CswapSettings:
+    """What decides a C-SWAP plan (recorded in the plan)."""
+
+    target_params: float | None = 0.5     # fraction of parameters to remove
+    target_macs: float | None = None      # or fraction of MACs to remove
+    max_drop: float = 1.0                 # calibration accuracy tolerance, in points
+    chunk: float = 0.05                   # fraction of the model's params (or MACs) per chunk
+    rescore_every: int = 1                # chunks between re-scores (0: graph scores only)
+    calibration_per_class: int = 20       # images per class for BN re-estimation and checks
+    score_per_class: int = 10             # images per class for scoring (a subset)
+    round_to: int | None = None           # keep a multiple of this many units per layer
+    seed: int = 0
+
+    def validate(self) -> None:
+        targets = [t for t in (self.target_params, self.target_macs) if t is not None]
+        if len(targets) != 1:
+            raise CausalnetInputError("give exactly one target: --target-params F or --target-macs F")
+        if not 0 < targets[0] < 1:
+            raise CausalnetInputError(f"the target is a fraction to remove, strictly between 0 and 1; "
+                                      f"got {targets[0]}")
+        if self.max_drop < 0:
+            raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
+                                      f"negative; got {self.max_drop}")
+        if not 0 < self.chunk <= 1:
+            raise CausalnetInputError(f"chunk must be in (0, 1], got {self.chunk}")
+        if self.round_to is not None and self.round_to < 1:
+            raise CausalnetInputError("--round-to must be a positive integer")
+
+    @property
+    def key(self) -> str:
+        return "params" if self.target_params is not None else "macs"
+
+    @property
+    def target(self) -> float:
+        return self.target_params if self.target_params is not None else self.target_macs
+
+
+@dataclass
+class CswapResult:
+    removal: dict[str, list[int]]
+    history: list[dict]
+    scores: dict[str, list[float]]          # last mean log-ratio per unit (nan: removed)
+    calibration_accuracy: float
+    base_calibration_accuracy: float
+    removed_fraction: float
+    seconds: float
+    stopped: str
+
+
+def graph_scores(graph: CausalGraph, units: UnitMap) -> dict[str, np.ndarray]:
+    """Initial scores from the saved graph: log xi per unit (0 where xi is missing)."""
+    out = {}
+    for layer in units:
+        vals = []
+        for u in range(layer.size):
+            node = layer.node_id(u)
+            xi = graph.node(node).get("xi") if node in graph else None
+            vals.append(math.log(xi) if xi and xi > 0 else 0.0)
+        out[layer.name] = np.asarray(vals)
+    return out
+
+
+def membership(graph: CausalGraph | None, units: UnitMap) -> dict[str, np.ndarray]:
+    """Number of class graphs each unit belongs to."""
+    out = {}
+    for layer in units:
+        out[layer.name] = np.asarray([
+            len(graph.node(layer.node_id(u)).get("classes", [])) if graph is not None
+            and layer.node_id(u) in graph else 0 for u in range(layer.size)])
+    return out
+
+
+class CswapPlanner:
+    """Plans a C-SWAP pruning of ``model`` from its causal ``graph`` (``plan(data)``)."""
+
+    def __init__(self, model: nn.Module, graph: CausalGraph | None, settings: CswapSettings | None = None,
+                 *, show_progress: bool = False):
+        self.model = model
+        self.graph = graph
+        self.settings = settings or CswapSettings()
+        self.settings.validate()
+        self.show_progress = show_progress
+        if graph is not None:
+            graph.check_model(model)
+
+    def _score(self, work: nn.Module, units: UnitMap, alive: dict[str, list[int]],
+               x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+        """Mean log-ratio of p_y under mean ablation of each alive unit, on the masked network."""
+        engine = InterventionEngine(work, units, x, ablation=Ablation("mean"))
+        clean = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+        out = {}
+        for layer in units:
+            scores = np.full(layer.size, np.nan)
+            if alive.get(layer.name):
+                logits = engine.ablate(layer, alive[layer.name])
+                lp = torch.log_softmax(logits, 2).gather(
+                    2, y.view(1, -1, 1).expand(len(alive[layer.name]), -1, 1))[..., 0]
+                scores[alive[layer.name]] = (lp - clean).mean(1).double().numpy()
+            out[layer.name] = scores
+        return out
+
+    def plan(self, data: DataBundle, example: torch.Tensor | None = None) -> CswapResult:
+        s = self.settings
+        start = time.perf_counter()
+        x_cal, y_cal = calibration_set(data.fit, s.calibration_per_class, seed=s.seed)
+        per = min(s.score_per_class, s.calibration_per_class)
+        score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
+        x_score, y_score = x_cal[score_idx], y_cal[score_idx]
+        example = x_cal[:1] if example is None else example
+        work = copy.deepcopy(self.model).eval()
+        units = discover_units(work, example)
+        layers = {layer.name: layer for layer in removable_layers(work, units)}
+        costs = unit_costs(self.model, units, example, layers=list(layers))
+        total = costs.params if s.key == "params" else costs.macs
+        target = s.target * total
+        members = membership(self.graph, units)
+        mask = MeanMask(work, units)
+        removed: dict[str, set[int]] = {name: set() for name in layers}
+        history: list[dict] = []
+        try:
+            mask.refresh(x_cal)
+            base_acc = 100 * accuracy(work, (x_cal, y_cal))
+            acc = base_acc
+            scores = (graph_scores(self.graph, units) if (self.graph is not None and s.rescore_every == 0)
+                      else None)
+            chunk_frac = s.chunk
+            chunks_since_score = s.rescore_every
+            stopped = "target reached"
+            bar = progress(total=int(round(100 * s.target)), show=self.show_progress,
+                           desc=f"C-SWAP {s.key} removed (%)", unit="%")
+            while True:
+                counts = {n: len(v) for n, v in removed.items()}
+                done = removal_cost(costs, counts)[0 if s.key == "params" else 1]
+                if done >= target:
+                    break
+                alive = {n: sorted(set(range(layers[n].size)) - removed[n]) for n in layers}
+                if scores is None or (s.rescore_every and chunks_since_score >= s.rescore_every):
+                    scores = self._score(work, units, alive, x_score, y_score)
+                    chunks_since_score = 0
+                chunk = self._next_chunk(scores, members, alive, counts, costs,
+                                         min(chunk_frac * total, target - done))
+                if not chunk:
+                    stopped = "no removable unit left (every layer at its minimum)"
+                    break
+                snapshot = {k: v.clone() for k, v in work.state_dict().items()}
+                trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
+                mask.set_removed(trial)
+                mask.refresh(x_cal)
+                reestimate_batchnorm(work, x_cal)
+                mask.refresh(x_cal)
+                new_acc = 100 * accuracy(work, (x_cal, y_cal))
+                n_units = sum(len(v) for v in chunk.values())
+                entry = {"units": n_units, "calibration_accuracy": new_acc,
+                         "removed_fraction": removal_cost(costs, {n: len(v) for n, v in trial.items()})[
+                             0 if s.key == "params" else 1] / total}
+                if base_acc - new_acc > s.max_drop:
+                    work.load_state_dict(snapshot)
+                    mask.set_removed(removed)
+                    mask.refresh(x_cal)
+                    history.append({**entry, "committed": False})
+                    if n_units <= 1:
+                        stopped = (f"tolerance: the next unit alone costs {base_acc - new_acc:.2f} points "
+                                   f"of calibration accuracy (> {s.max_drop})")
+                        break
+                    chunk_frac = max(chunk_frac / 2, 1e-9) if n_units > 2 else 0.0
+                    continue
+                removed = trial
+                acc = new_acc
+                chunks_since_score += 1
+                history.append({**entry, "committed": True})
+                bar.n = int(round(100 * entry["removed_fraction"]))
+                bar.refresh()
+            bar.close()
+        finally:
+            mask.close()
+        counts = {n: len(v) for n, v in removed.items()}
+        fraction = removal_cost(costs, counts)[0 if s.key == "params" else 1] / total
+        return CswapResult(removal={n: sorted(v) for n, v in removed.items() if v}, history=history,
+                           scores={n: [float(v) for v in arr] for n, arr in (scores or {}).items()},
+                           calibration_accuracy=acc, base_calibration_accuracy=base_acc,
+                           removed_fraction=fraction, seconds=time.perf_counter() - start,
+                           stopped=stopped)
+
+    def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:
+        """Units in order of harm per cost until ``budget`` (params or MACs) is covered; a chunk
+        of ``budget`` 0 is one unit. Layers keep at least one unit (or ``round_to`` multiples)."""
+        s = self.settings
+        key = s.key
+        candidates = []
+        for name, units_alive in alive.items():
+            for u in units_alive:
+                harm = -scores[name][u]
+                cost = max(marginal_cost(costs, counts, name, key), 1)
+                candidates.append((harm / cost if harm > 0 else harm * cost, int(members[name][u]),
+                                   -cost, name, u))
+        candidates.sort()
+        chunk: dict[str, list[int]] = {}
+        taken = dict(counts)
+        covered = 0.0
+        for _, _, _, name, u in candidates:
+            size = costs[name]["size"]
+            keep_after = size - taken.get(name, 0) - 1
+            if keep_after < 1:
+                continue
+            if s.round_to and size >= s.round_to and keep_after < s.round_to:
+                continue
+            covered += marginal_cost(costs, taken, name, key)
+            chunk.setdefault(name, []).append(u)
+            taken[name] = taken.get(name, 0) + 1
+            if covered >= budget:
+                break
+        if s.round_to:
+            chunk = self._round(chunk, counts, costs)
+        return chunk
+
+    def _round(self, chunk, counts, costs):
+        """Trim each layer's chunk so the units kept stay a multiple of ``round_to``."""
+        r = self.settings.round_to
+        out = {}
+        for name, units in chunk.items():
+            size = costs[name]["size"]
+            if size < r:
+                out[name] = units
+                continue
+            kept = size - counts.get(name, 0) - len(units)
+            extra = kept % r
+            take = units[:len(units) - (r - extra) % r] if extra else units
+            if take:
+                out[name] = take
+        return out
+
+    def describe(self) -> dict:
+        return {"settings": asdict(self.settings), "fingerprint": model_fingerprint(self.model)}
