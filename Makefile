@@ -26,10 +26,20 @@ graphviz:
 		|| echo "notice: graphviz install failed; graph renders will use matplotlib"; \
 	else echo "notice: graphviz 'dot' not found and not root; graph renders will use matplotlib"; fi
 
+# Headless Chromium runs the HTML explorer test (tests/viz); without it that test is skipped.
+.PHONY: chromium
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium with apt-get"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "notice: chromium install failed; the HTML explorer browser test will be skipped"; \
+	else echo "notice: chromium not found and not root; the HTML explorer browser test will be skipped"; fi
+
 demo: $(STAMP) graphviz
 	$(VENV)/bin/causalnet demo
 
-test: $(STAMP) graphviz
+test: $(STAMP) graphviz chromium
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

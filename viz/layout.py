@@ -4,7 +4,8 @@ Every picture of a graph (Graphviz, the matplotlib fallback, the HTML explorer) 
 the same :class:`Layout`, so the three show the same nodes and edges. A real model has
 hundreds of units per layer; a layer with more than ``top`` units to show is *collapsed*: its
 ``top`` units with the largest |effect| are drawn and the rest become one summary node
-``"LAYER (+N more)"``, which inherits their edges. The layout can show one class's subgraph
+``"LAYER (+N more)"``, which inherits their edges. Units on a causal path (of the selected
+class, or of any class without one) are drawn before the others. The layout can show one class's subgraph
 only, or the whole graph with one class's causal path highlighted.
 
 Effects: with a class ``c`` a unit's effect is ``class_effects[c]`` (mean log ratio of the
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import networkx as nx
 
 from causalnet.errors import CausalnetInputError
 from causalnet.graph import LOGIT_KIND, LOGIT_LAYER, CausalGraph
@@ -141,16 +144,34 @@ def edge_effect(classes: dict[int, dict], cls: int | None) -> float | None:
     return max(values, key=abs) if values else None
 
 
-def _layer_ranks(graph: CausalGraph, keep: set[str]) -> list[str]:
-    """Unit layers ordered by ``order`` (metadata first, else from the nodes), then logits."""
+def _layer_ranks(graph: CausalGraph) -> list[str]:
+    """Unit layers input to output, then the logits: by ``order``, but causes before effects.
+
+    ``order`` is the execution order of a layer's first writer, so a ResNet's residual stream
+    (first written by the stem) comes before the blocks whose inner channels write into it
+    again, and edges block -> stream would point backwards. The ranks are therefore a
+    topological order of the layers under the graph's edges, ties broken by ``order``; where
+    the layers' edges form a cycle (not produced by the builder) plain ``order`` is used.
+    """
     order: dict[str, tuple[int, int]] = {}
     for i, layer in enumerate(graph.nx.graph.get("layers") or []):
         order[layer["name"]] = (int(layer.get("order", i)), i)
-    for n in keep:
+    for n in graph.nx:
         a = graph.nx.nodes[n]
         if a.get("kind") != LOGIT_KIND and a["layer"] not in order:
             order[a["layer"]] = (int(a.get("order", 0)), len(order))
-    return sorted(order, key=order.__getitem__) + [LOGIT_LAYER]
+    by_order = sorted(order, key=order.__getitem__)
+    layers = nx.DiGraph()
+    layers.add_nodes_from(by_order)
+    for u, v in graph.nx.edges:
+        lu, lv = graph.nx.nodes[u]["layer"], graph.nx.nodes[v]["layer"]
+        if lu != lv and lu in order and lv in order:
+            layers.add_edge(lu, lv)
+    try:
+        ranked = list(nx.lexicographical_topological_sort(layers, key=order.__getitem__))
+    except nx.NetworkXUnfeasible:
+        ranked = by_order
+    return ranked + [LOGIT_LAYER]
 
 
 def _stats(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +206,10 @@ def layout(graph: CausalGraph, *, cls: int | None = None, top: int = DEFAULT_TOP
     def in_class(n: str) -> bool:
         return cls is not None and cls in (g.nodes[n].get("classes") or ())
 
+    def on_a_path(n: str) -> bool:  # shown first in a collapsed layer
+        classes = g.nodes[n].get("classes") or ()
+        return cls in classes if cls is not None else bool(classes)
+
     if only_class:
         keep = {n for n in g if in_class(n)}
         edges = [(u, v, a) for u, v, a in g.edges(data=True)
@@ -192,7 +217,7 @@ def layout(graph: CausalGraph, *, cls: int | None = None, top: int = DEFAULT_TOP
     else:
         keep = set(g)
         edges = list(g.edges(data=True))
-    ranks = _layer_ranks(graph, keep)
+    ranks = _layer_ranks(graph)
     if only_class:
         used = {g.nodes[n]["layer"] for n in keep}
         ranks = [r for r in ranks if r in used]
@@ -210,7 +235,7 @@ def layout(graph: CausalGraph, *, cls: int | None = None, top: int = DEFAULT_TOP
 
         def priority(n: str) -> tuple:
             e = node_effect(g.nodes[n], cls)
-            return (not in_class(n), -abs(e) if e is not None else 0.0,
+            return (not on_a_path(n), -abs(e) if e is not None else 0.0,
                     g.nodes[n].get("index", 0), n)
 
         is_logit_rank = layer == LOGIT_LAYER

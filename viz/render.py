@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from causalnet.errors import CausalnetInputError
-from causalnet.fileio import atomic_write, atomic_write_bytes, atomic_write_text
+from causalnet.fileio import atomic_write_bytes, atomic_write_text
 from causalnet.graph import CausalGraph
 
+from ._io import save_figure
 from .layout import DEFAULT_TOP, LOGIT, SUMMARY, Layout, LayoutNode, layout
 
 # Category colours (fixed, so pictures of different graphs compare at a glance).
@@ -90,7 +91,9 @@ def node_color(node: LayoutNode, color_by: str, max_effect: float) -> str:
             return UNCATEGORISED_COLOR
         from matplotlib import colormaps
 
-        value = 0.5 + 0.5 * max(-1.0, min(1.0, node.effect / max_effect))
+        # square-root scaled: effects are heavy-tailed, a linear scale leaves most nodes white
+        scaled = math.copysign(math.sqrt(min(1.0, abs(node.effect) / max_effect)), node.effect)
+        value = 0.5 + 0.5 * scaled
         return _rgb_to_hex(colormaps[EFFECT_CMAP](value))
     return CATEGORY_COLORS.get(node.category, UNCATEGORISED_COLOR)
 
@@ -199,6 +202,12 @@ def to_pydot(graph: CausalGraph, lay: Layout, *, color_by: str = "category"):
 
 # ---------------------------------------------------------------------------- matplotlib
 
+def figure_size(lay: Layout) -> tuple[float, float]:
+    """Size in inches of the matplotlib drawing: a column per rank, a line per row."""
+    _, ymin, _, ymax = lay.bounds()
+    return (max(6.0, 1.7 * len(lay.ranks) + 1), max(3.5, 0.42 * (ymax - ymin + 1) + 1.6))
+
+
 def draw_matplotlib(graph: CausalGraph, lay: Layout, *, color_by: str = "category"):
     """The layout drawn on a matplotlib Figure (no pyplot state); nodes get gid ``node-<id>``."""
     from matplotlib.figure import Figure
@@ -207,10 +216,7 @@ def draw_matplotlib(graph: CausalGraph, lay: Layout, *, color_by: str = "categor
     max_e = lay.max_abs_effect()
     max_w = lay.max_abs_edge_effect()
     xmin, ymin, xmax, ymax = lay.bounds()
-    rows = (ymax - ymin) + 1
-    width = max(6.0, 1.7 * len(lay.ranks) + 1)
-    height = max(3.5, 0.42 * rows + 1.6)
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=figure_size(lay))
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.9))
     ax.set_axis_off()
     ax.set_xlim(xmin - 1.6, xmax + 1.6)
@@ -238,7 +244,8 @@ def draw_matplotlib(graph: CausalGraph, lay: Layout, *, color_by: str = "categor
                                            else "black")
         if n.kind in (SUMMARY, LOGIT):
             style = "round,pad=0.25"
-            ax.text(n.x, n.y, n.label, ha="center", va="center", fontsize=7 if n.kind == SUMMARY else 8,
+            label = n.label.replace(" (+", "\n(+") if n.kind == SUMMARY else n.label
+            ax.text(n.x, n.y, label, ha="center", va="center", fontsize=7 if n.kind == SUMMARY else 8,
                     color=text_color, zorder=3, gid=f"node-{n.id}",
                     bbox={"boxstyle": style, "facecolor": fill, "edgecolor": edge, "alpha": alpha,
                           "linestyle": "--" if n.kind == SUMMARY else "-"})
@@ -249,17 +256,6 @@ def draw_matplotlib(graph: CausalGraph, lay: Layout, *, color_by: str = "categor
             ax.text(n.x, n.y, n.label, ha="center", va="center", fontsize=6, color=text_color,
                     zorder=3)
     return fig
-
-
-def _save_figure(fig, out: Path, fmt: str) -> Path:
-    """Save a matplotlib figure atomically; SVG text stays text (searchable, smaller)."""
-    import matplotlib
-
-    def write(tmp: Path) -> None:
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "causalnet"}):
-            fig.savefig(tmp, format=fmt, dpi=PNG_DPI, facecolor="white")
-
-    return atomic_write(out, write)
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -294,4 +290,4 @@ def render(graph: CausalGraph, out: str | os.PathLike, *, cls: int | None = None
         return atomic_write_bytes(out, dot.create(prog="dot", format=fmt))
     print(f"notice: Graphviz 'dot' not found on PATH; drawing {out.name} with matplotlib "
           "(install graphviz for the layered Graphviz layout)", file=sys.stderr)
-    return _save_figure(draw_matplotlib(graph, lay, color_by=color_by), out, fmt)
+    return save_figure(draw_matplotlib(graph, lay, color_by=color_by), out, fmt, dpi=PNG_DPI)

@@ -7,6 +7,7 @@ Evaluates the bundled ResNet-20 on the MNIST test set, then builds and saves its
 from __future__ import annotations
 
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..cli import add_common_options, command_parser
@@ -48,13 +49,22 @@ def _build_or_reuse(out: Path, quiet: bool, fast: bool) -> Path:
     return out
 
 
+def _later_steps(context: dict) -> None:
+    """Steps other packages add to the demo (entry-point group ``causalnet.demo_steps``, run in
+    name order), so the demo grows with them without causalnet importing them."""
+    for ep in sorted(entry_points(group="causalnet.demo_steps"), key=lambda e: e.name):
+        ep.load()(context)
+
+
 def _run(args) -> int:
     from .evaluate import run_eval
 
     out_dir = Path(args.out)
     print(f"== causalnet demo: bundled ResNet-20 on MNIST (outputs in {out_dir}/) ==")
     run_eval(DEMO_MODEL, "mnist:test", quiet=args.quiet)
-    _build_or_reuse(out_dir / "resnet20_graph.json", args.quiet, args.fast)
+    graph_path = _build_or_reuse(out_dir / "resnet20_graph.json", args.quiet, args.fast)
+    _later_steps({"out_dir": out_dir, "graph": graph_path, "model_spec": DEMO_MODEL,
+                  "data_spec": "mnist", "quiet": args.quiet})
     return 0
 
 
