@@ -16,6 +16,7 @@ Run: ``python benchmarks/graph_speed.py [--images 500] [--quick]``; writes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -90,13 +91,8 @@ def fast_effects(model, units, layers, x, y):
     builder = GraphBuilder(model, BuildSettings(screen=True, class_graphs=False,
                                                 calibration_per_class=len(y) // 10))
 
-    class _Only:  # restrict the build to the given layers
-        def __init__(self, um, keep):
-            self.__dict__.update(um.__dict__)
-            self.layers = keep
-
     from causalnet.builder import _Checkpoint
-    return builder._global_effects(_Only(units, layers), DataBundle("tensors", ds, ds),
+    return builder._global_effects(dataclasses.replace(units, layers=layers), DataBundle("tensors", ds, ds),
                                    _Checkpoint(None, "bench"))
 
 

@@ -1,0 +1,121 @@
+"""``prune``: one call from a trained model (and its causal graph) to a smaller model, with the
+same training-free repair for C-SWAP and for every baseline, so they are compared fairly."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import torch
+from torch import nn
+
+from causalnet.data import DataBundle, calibration_set
+from causalnet.errors import CausalnetInputError
+from causalnet.graph import CausalGraph
+from causalnet.units import discover_units
+
+from .baselines import BASELINES, baseline_scores, plan_by_scores
+from .cswap import CswapPlanner, CswapSettings
+from .io import make_plan
+from .masking import MeanMask
+from .removal import prune_units, removable_layers, unit_costs
+from .repair import fold_means, reestimate_batchnorm
+
+METHODS = ("cswap", *BASELINES)
+REPAIRS = ("bias", "bn")
+
+
+def _check_repair(repair: Sequence[str]) -> tuple[str, ...]:
+    bad = [r for r in repair if r not in REPAIRS]
+    if bad:
+        raise CausalnetInputError(f"unknown repair {bad}; use any of {', '.join(REPAIRS)} (or none)")
+    return tuple(repair)
+
+
+def finalize(model: nn.Module, removal: dict[str, list[int]], x_cal: torch.Tensor,
+             repair: Sequence[str], example: torch.Tensor) -> tuple[nn.Module, dict]:
+    """A pruned copy of ``model`` without ``removal``'s units, repaired as asked: the removed
+    units' means (measured on the network without them, BatchNorm re-estimated when "bn") folded
+    into their readers' biases ("bias"), BatchNorm statistics re-estimated ("bn")."""
+    work = copy.deepcopy(model).eval()
+    units = discover_units(work, example)
+    changed: dict = {}
+    if removal and "bias" in repair:
+        mask = MeanMask(work, units)
+        try:
+            mask.set_removed({k: set(v) for k, v in removal.items()})
+            mask.refresh(x_cal)
+            if "bn" in repair:
+                reestimate_batchnorm(work, x_cal)
+                mask.refresh(x_cal)
+            means = mask.means
+        finally:
+            mask.close()
+        changed = fold_means(work, units, removal, means)
+    if removal:
+        prune_units(work, units, removal, example)
+    if "bn" in repair:
+        reestimate_batchnorm(work, x_cal)
+        changed["batchnorm_reestimated"] = True
+    return work.eval(), changed
+
+
+def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = None,
+          method: str = "cswap", target_params: float | None = None,
+          target_macs: float | None = None, max_drop: float = 1.0, repair: Sequence[str] = REPAIRS,
+          rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
+          chunk: float = 0.05, seed: int = 0, show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
+    """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
+    MACs removed. Returns ``(pruned_model, plan, info)``: the plan replays with
+    :func:`pruning.load_pruned`; ``info`` holds the C-SWAP history, scores and timing."""
+    if method not in METHODS:
+        raise CausalnetInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    repair = _check_repair(repair)
+    settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
+                             rescore_every=rescore_every, round_to=round_to, chunk=chunk,
+                             calibration_per_class=calibration_per_class, seed=seed)
+    settings.validate()
+    if graph is not None:
+        graph.check_model(model)
+    start = time.perf_counter()
+    x_cal, y_cal = calibration_set(data.fit, calibration_per_class, seed=seed)
+    example = x_cal[:1]
+    info: dict = {"method": method}
+    if method == "cswap":
+        result = CswapPlanner(model, graph, settings, show_progress=show_progress).plan(data, example)
+        removal = result.removal
+        info.update({"history": result.history, "scores": result.scores, "stopped": result.stopped,
+                     "calibration_accuracy": result.calibration_accuracy,
+                     "base_calibration_accuracy": result.base_calibration_accuracy})
+    else:
+        units = discover_units(model, example)
+        layers = [layer.name for layer in removable_layers(model, units)]
+        costs = unit_costs(model, units, example, layers=layers)
+        scores = baseline_scores(method, model, units, x_cal, y_cal, example, seed=seed)
+        removal = plan_by_scores({k: v for k, v in scores.items() if k in costs}, costs,
+                                 target_params=target_params, target_macs=target_macs,
+                                 round_to=round_to)
+        info["stopped"] = "target reached"
+    pruned, changed = finalize(model, removal, x_cal, repair, example)
+    info["seconds"] = time.perf_counter() - start
+    plan = make_plan(model, removal, tuple(example.shape[1:]), repair=changed,
+                     settings={**asdict(settings), "method": method, "repair": list(repair),
+                               "data": data.spec})
+    return pruned, plan, info
+
+
+def rescored_graph(graph: CausalGraph, scores: dict[str, list[float]]) -> CausalGraph:
+    """A copy of ``graph`` whose units carry the pruner's last scores (``xi_pruning`` =
+    mean p_y ratio under mean ablation, on the network as it was when last scored)."""
+    g = copy.deepcopy(graph)
+    layers = {entry["name"]: entry for entry in g.nx.graph.get("layers", [])}
+    for name, values in scores.items():
+        kind = layers.get(name, {}).get("kind")
+        for u, v in enumerate(values):
+            node = f"{name}:h{u}" if kind == "attention_head" else f"{name}:{u}"
+            if node in g and v == v:  # skip NaN (removed units)
+                g.nx.nodes[node]["xi_pruning"] = math.exp(v)
+    return g

@@ -1,0 +1,98 @@
+"""``causalnet prune``: C-SWAP (or a baseline) from a saved causal graph to a smaller model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from causalnet.cli import add_common_options, command_parser
+from causalnet.data import DATA_SPEC_HELP
+from causalnet.errors import CausalnetInputError
+from causalnet.models import MODEL_SPEC_HELP
+
+
+def _repair(args) -> tuple[str, ...]:
+    if args.no_repair:
+        return ()
+    return tuple(r.strip() for r in args.repair.split(",") if r.strip())
+
+
+def run_prune(args) -> int:
+    from causalnet.data import load_data
+    from causalnet.graph import CausalGraph
+    from causalnet.models import load_model
+
+    from .api import prune, rescored_graph
+    from .io import save_pruned
+    from .report import compare, measure
+
+    model = load_model(args.model, trust=args.trust)
+    graph = CausalGraph.load(args.graph) if args.graph else None
+    if graph is None and args.method == "cswap":
+        raise CausalnetInputError("C-SWAP is driven by the model's causal graph: pass --graph g.json "
+                                  "(made by `causalnet build`), or choose a baseline --method")
+    if graph is not None:
+        graph.check_model(model)
+    data = load_data(args.data)
+    pruned, plan, info = prune(model, data, graph=graph, method=args.method,
+                               target_params=args.target_params, target_macs=args.target_macs,
+                               max_drop=args.max_drop, repair=_repair(args),
+                               rescore_every=args.rescore_every, round_to=args.round_to,
+                               calibration_per_class=args.calibration, seed=args.seed,
+                               show_progress=not args.quiet)
+    shape = tuple(plan["input_shape"])
+    before = measure(model, data.eval, shape)
+    after = measure(pruned, data.eval, shape)
+    report = {"before": before, "after": after, "method": args.method, "stopped": info.get("stopped"),
+              "seconds": info["seconds"], "history": info.get("history", []),
+              "settings": plan["settings"]}
+    out = Path(args.out)
+    save_pruned(pruned, plan, out, report)
+    if graph is not None and info.get("scores"):
+        rescored_graph(graph, info["scores"]).save(out / "graph_rescored.json")
+    print(compare(before, after))
+    print(f"{args.method}: {info.get('stopped')}; planned in {info['seconds']:.0f} s; wrote {out}/ "
+          "(pruned.safetensors, plan.json, report.json, report.md)")
+    return 0
+
+
+def register(subparsers) -> None:
+    from .api import METHODS
+
+    p = command_parser(subparsers, "prune",
+                       "prune a model from its causal graph (C-SWAP) or by a baseline criterion",
+                       "causalnet prune --model zoo:resnet20 --graph g.json --data mnist "
+                       "--target-params 0.5 --out pruned/")
+    p.add_argument("--model", required=True, help=f"model spec: {MODEL_SPEC_HELP}")
+    p.add_argument("--graph", help="causal graph of the model (from `causalnet build`)")
+    p.add_argument("--data", default="mnist", help=f"dataset spec: {DATA_SPEC_HELP}")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-params", type=float, help="fraction of parameters to remove")
+    target.add_argument("--target-macs", type=float, help="fraction of MACs to remove")
+    p.add_argument("--method", default="cswap", choices=METHODS, help="pruning criterion")
+    p.add_argument("--max-drop", type=float, default=1.0,
+                   help="calibration accuracy tolerance in points (a chunk costing more is undone)")
+    p.add_argument("--rescore-every", type=int, default=1,
+                   help="chunks between re-scores on the repaired network (0: the graph's scores)")
+    p.add_argument("--round-to", type=int, default=None, help="keep a multiple of N units per layer")
+    p.add_argument("--repair", default="bias,bn",
+                   help="training-free repair: bias (fold removed means), bn (re-estimate BatchNorm)")
+    p.add_argument("--no-repair", action="store_true", help="no repair at all (for comparison)")
+    p.add_argument("--calibration", type=int, default=20, help="calibration images per class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    add_common_options(p)
+    p.set_defaults(func=run_prune)
+
+
+def demo_step(context: dict) -> None:
+    """`causalnet demo`'s pruning step: the demo model to half its parameters, from its graph."""
+    import argparse
+
+    out = Path(context["out_dir"]) / "resnet20_pruned50"
+    print(f"pruning {context['model_spec']} to half its parameters with C-SWAP (from its graph)")
+    args = argparse.Namespace(model=context["model_spec"], graph=str(context["graph"]),
+                              data=context["data_spec"], method="cswap", target_params=0.5,
+                              target_macs=None, max_drop=1.0, rescore_every=1, round_to=None,
+                              repair="bias,bn", no_repair=False, calibration=20, seed=0,
+                              out=str(out), trust=False, quiet=context.get("quiet", False))
+    run_prune(args)

@@ -1,0 +1,74 @@
+"""C-SWAP planner and the prune() entry point, end to end on the zoo LeNet (seconds)."""
+
+import pytest
+import torch
+
+from causalnet.builder import build_graph
+from causalnet.cli import main
+from causalnet.data import load_data
+from causalnet.errors import CausalnetInputError, ModelMismatchError
+from causalnet.evaluate import accuracy, count_macs_params
+from causalnet.zoo import load_zoo_model
+from pruning.api import prune
+from pruning.io import load_pruned, save_pruned
+
+from ..causalnet.toy import hand_wired, hand_wired_data
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return load_zoo_model("lenet5")
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_data("mnist")
+
+
+def test_cswap_reaches_the_target_and_replays(lenet, mnist, tmp_path):
+    pruned, plan, info = prune(lenet, mnist, target_params=0.3, calibration_per_class=6, chunk=0.1)
+    _, p0 = count_macs_params(lenet, (1, 28, 28))
+    _, p1 = count_macs_params(pruned, (1, 28, 28))
+    assert 1 - p1 / p0 >= 0.3
+    assert info["stopped"] == "target reached"
+    x = mnist.eval.images[:300]
+    acc = accuracy(pruned, (x, mnist.eval.targets[:300]))
+    assert acc > 0.95
+    save_pruned(pruned, plan, tmp_path, {"note": "test"})
+    replayed = load_pruned(load_zoo_model("lenet5"), tmp_path)
+    with torch.inference_mode():
+        assert torch.equal(replayed(x), pruned(x))
+    assert all(layer in plan["removal"] for layer in plan["removal"])
+    for layer, removed in plan["removal"].items():
+        assert len(removed) < {"conv1": 6, "conv2": 16, "fc1": 120, "fc2": 84}[layer]
+
+
+def test_tolerance_stops_the_pruner(lenet, mnist):
+    pruned, plan, info = prune(lenet, mnist, target_params=0.95, max_drop=0.0,
+                               calibration_per_class=6, chunk=0.2)
+    assert info["stopped"].startswith("tolerance") or info["stopped"].startswith("no removable")
+    assert info["calibration_accuracy"] >= info["base_calibration_accuracy"]
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"target_params": 0.0}, "strictly between 0 and 1"),
+    ({"target_params": 1.0}, "strictly between 0 and 1"),
+    ({"target_params": 0.5, "max_drop": -1}, "cannot be negative"),
+    ({"target_params": 0.5, "target_macs": 0.5}, "exactly one target"),
+    ({"target_params": 0.5, "method": "magic"}, "unknown method"),
+])
+def test_bad_settings_are_refused(lenet, mnist, kwargs, needle):
+    with pytest.raises(CausalnetInputError, match=needle):
+        prune(lenet, mnist, **kwargs)
+
+
+def test_graph_of_another_model_is_refused(lenet, mnist, tmp_path, capsys):
+    graph = build_graph(hand_wired(), hand_wired_data(20), samples_per_class=10,
+                        calibration_per_class=5)
+    with pytest.raises(ModelMismatchError):
+        prune(lenet, mnist, graph=graph, target_params=0.3)
+    graph.save(tmp_path / "other.json")
+    code = main(["prune", "--model", "zoo:lenet5", "--graph", str(tmp_path / "other.json"),
+                 "--data", "mnist", "--target-params", "0.3", "--out", str(tmp_path / "o"), "-q"])
+    assert code == 2
+    assert "another model" in capsys.readouterr().err
