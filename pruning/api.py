@@ -95,9 +95,12 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         layers = [layer.name for layer in removable_layers(model, units)]
         costs = unit_costs(model, units, example, layers=layers)
         scores = baseline_scores(method, model, units, x_cal, y_cal, example, seed=seed)
+        # Torch-Pruning already normalises each group's importance by its mean and ranks them
+        # globally as they are; re-normalising per layer would handicap its criteria.
+        normalize = "max" if method in ("conductance", "random") else "none"
         removal = plan_by_scores({k: v for k, v in scores.items() if k in costs}, costs,
                                  target_params=target_params, target_macs=target_macs,
-                                 round_to=round_to)
+                                 round_to=round_to, normalize=normalize)
         info["stopped"] = "target reached"
     pruned, changed = finalize(model, removal, x_cal, repair, example)
     info["seconds"] = time.perf_counter() - start
