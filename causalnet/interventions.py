@@ -279,12 +279,15 @@ class InterventionEngine:
         return out.reshape(r, self.n, -1)
 
     _PROBE = 8
+    _PROBE_MAX_SAMPLES = 1024
 
     def _chunk(self, key, remaining: int) -> int:
         """Units per forward: fixed, or with ``"auto"`` the faster of 1 and 8 per unit, timed
         once per (layer, readers) on the first chunks (identical numbers either way)."""
         if self.units_per_forward != "auto":
             return min(self.units_per_forward, remaining)
+        if self.n * self._PROBE > self._PROBE_MAX_SAMPLES:
+            return 1  # large batches: replicas never paid off in measurements, skip the probe
         seen = self._speed.get(key, {})
         if 1 not in seen:
             return 1
