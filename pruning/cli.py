@@ -87,8 +87,24 @@ def register(subparsers) -> None:
 def demo_step(context: dict) -> None:
     """`causalnet demo`'s pruning step: the demo model to half its parameters, from its graph."""
     import argparse
+    import json
+
+    from causalnet.fingerprint import model_fingerprint
+    from causalnet.models import load_model
+
+    from .io import PlanFormatError, load_plan
+    from .report import compare
 
     out = Path(context["out_dir"]) / "resnet20_pruned50"
+    try:
+        plan = load_plan(out)
+        if plan["source_fingerprint"] == model_fingerprint(load_model(context["model_spec"])):
+            report = json.loads((out / "report.json").read_text())
+            print(compare(report["before"], report["after"]))
+            print(f"pruned model up to date: {out}/ (delete it to prune again)")
+            return
+    except (PlanFormatError, OSError, KeyError, ValueError):
+        pass
     print(f"pruning {context['model_spec']} to half its parameters with C-SWAP (from its graph)")
     args = argparse.Namespace(model=context["model_spec"], graph=str(context["graph"]),
                               data=context["data_spec"], method="cswap", target_params=0.5,
