@@ -42,7 +42,7 @@ from .fingerprint import model_fingerprint
 from .graph import CausalGraph
 from .interventions import MODES, Ablation, InterventionEngine, first_order_effects
 from .progress import progress
-from .stats import adjust, drop_z_test, global_effect_test, z_critical
+from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_critical
 from .units import UnitLayer, UnitMap, discover_units
 
 CHECKPOINT_VERSION = 1
@@ -59,6 +59,7 @@ class BuildSettings:
     beta: float = 0.0                     # soft interventions: u ~ U(beta, beta + 0.01)
     alpha: float = 0.05
     correction: str = "none"              # none | bh (Benjamini-Hochberg per tested layer)
+    class_test: str = "two-sample"        # two-sample (paper 2) | paired
     seed: int = 0
     edge_effects: str = "auto"            # auto | all | none: measure each edge's own effect
     max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
@@ -74,6 +75,8 @@ class BuildSettings:
             raise CausalnetInputError(f"unknown intervention {self.intervention!r}; use one of {MODES}")
         if self.correction not in ("none", "bh"):
             raise CausalnetInputError(f"unknown correction {self.correction!r}; use 'none' or 'bh'")
+        if self.class_test not in ("two-sample", "paired"):
+            raise CausalnetInputError("class_test must be 'two-sample' (paper 2) or 'paired'")
         if self.edge_effects not in ("auto", "all", "none"):
             raise CausalnetInputError("edge_effects must be auto, all or none")
         if not 0 < self.alpha < 1:
@@ -252,6 +255,10 @@ class GraphBuilder:
         keep |= set(np.argsort(-score, kind="stable")[: s.screen_min].tolist())
         return sorted(int(j) for j in keep)
 
+    def _drop_test(self, observed, intervened):
+        test = paired_drop_test if self.settings.class_test == "paired" else drop_z_test
+        return test(observed, intervened)
+
     def _ablation(self, salt: int) -> Ablation:
         s = self.settings
         return Ablation(s.intervention, s.beta, seed=s.seed * 1_000_003 + salt)
@@ -299,10 +306,10 @@ class GraphBuilder:
                     est = first_order_effects(engine, layer, lambda lg: lg[:, c],
                                               readers=readers or None, splice=splice, key=f"logit{c}")
                     intervened = observed[None, :] + est.double().numpy()
-                    exact = self._screened(drop_z_test(observed, intervened).z, z_critical(s.alpha))
+                    exact = self._screened(self._drop_test(observed, intervened).z, z_critical(s.alpha))
                 logits = engine.ablate(layer, exact, readers=readers or None, splice=splice)
                 intervened[exact] = logits[:, :, c].double().numpy()
-                test = drop_z_test(observed, intervened)
+                test = self._drop_test(observed, intervened)
                 if s.screen:  # units ruled out by the screen are not kept, whatever the estimate
                     ruled_out = np.ones(layer.size, bool)
                     ruled_out[exact] = False
@@ -339,7 +346,7 @@ class GraphBuilder:
         for k, e in enumerate(effects):
             splice = {r: self._out_index(units, upper, r, [e]) for r in readers}
             logits = engine.ablate(layer, kept, readers=readers, splice=splice)
-            et = drop_z_test(observed, logits[:, :, c].double().numpy())
+            et = self._drop_test(observed, logits[:, :, c].double().numpy())
             for i, j in enumerate(kept):
                 row = [layer.node_id(j), upper_ids[k], et.drop[i], et.rel_drop[i], et.z[i],
                        float(et.p[i]), "edge"]
@@ -399,7 +406,8 @@ class GraphBuilder:
                   "calibration_per_class": s.calibration_per_class},
             settings={**asdict(s), "classes": classes,
                       "global_test": "one-sample t-test of log r against 0 (two-sided)",
-                      "class_test": "one-sided two-sample z-test of the class logit"},
+                      "class_test_description": ("one-sided paired z-test of the class logit" if s.class_test == "paired"
+                                     else "one-sided two-sample z-test of the class logit (paper 2)")},
             layers=[{"name": layer.name, "kind": layer.kind, "size": layer.size, "order": layer.order,
                      "group": layer.name, "readers": [r.name for r in layer.readers],
                      "producers": layer.producers} for layer in units.layers],

@@ -36,7 +36,8 @@ def run_build(args) -> Path:
                              calibration_per_class=args.calibration, intervention=args.intervention,
                              beta=args.beta, alpha=args.alpha, correction=args.correction,
                              seed=args.seed, edge_effects=args.edge_effects,
-                             global_effects=not args.no_global, screen=args.fast)
+                             global_effects=not args.no_global, screen=args.fast,
+                             class_test=args.class_test)
     checkpoint = out.with_name(out.name + ".ckpt.json")
     if checkpoint.exists() and not args.quiet:
         print(f"resuming from {checkpoint}")
@@ -69,6 +70,9 @@ def register(subparsers) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.add_argument("--correction", default="none", choices=["none", "bh"],
                    help="multiple-testing correction per tested layer (bh: Benjamini-Hochberg)")
+    p.add_argument("--class-test", default="two-sample", choices=["two-sample", "paired"],
+                   help="class-graph test: paper 2's two-sample z-test, or a paired z-test (same "
+                        "inputs with and without the intervention; finds more causes in wide layers)")
     p.add_argument("--edge-effects", default="auto", choices=["auto", "all", "none"],
                    help="measure each edge's own effect (auto: where affordable)")
     p.add_argument("--no-global", action="store_true", help="skip the global effects (C-SWAP)")

@@ -143,3 +143,21 @@ def test_fast_mode_screens_and_agrees_on_the_hand_wired_net(wired_graph):
     assert tested["exact_tests"] < tested["candidates"]      # the screen ruled some out
     methods = {fast.node(n)["xi_method"] for n in fast.units()}
     assert methods == {"exact", "first_order"}
+
+
+def test_paired_class_test_finds_the_same_wiring(wired_graph):
+    paired = build_graph(hand_wired(), hand_wired_data(), samples_per_class=60,
+                         calibration_per_class=60, class_test="paired")
+    for c in range(3):
+        assert paired.causes_of(c) == wired_graph.causes_of(c)
+    assert paired.nx.graph["settings"]["class_test"] == "paired"
+
+
+def test_paired_test_sees_a_drop_every_input_shows():
+    from causalnet.stats import drop_z_test, paired_drop_test
+
+    rng = torch.Generator().manual_seed(0)
+    observed = torch.randn(100, generator=rng).numpy() * 5 + 10     # wide spread across inputs
+    intervened = observed - 0.3                                       # every input drops by 0.3
+    assert drop_z_test(observed, intervened[None]).p[0] > 0.05
+    assert paired_drop_test(observed, intervened[None]).p[0] < 1e-6
