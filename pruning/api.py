@@ -67,7 +67,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           method: str = "cswap", target_params: float | None = None,
           target_macs: float | None = None, max_drop: float = 1.0, repair: Sequence[str] = REPAIRS,
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
-          chunk: float = 0.05, seed: int = 0, show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
+          chunk: float = 0.05, rank_by: str = "harm_per_cost", seed: int = 0,
+          show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
     MACs removed. Returns ``(pruned_model, plan, info)``: the plan replays with
     :func:`pruning.load_pruned`; ``info`` holds the C-SWAP history, scores and timing."""
@@ -75,7 +76,7 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         raise CausalnetInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     repair = _check_repair(repair)
     settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
-                             rescore_every=rescore_every, round_to=round_to, chunk=chunk,
+                             rescore_every=rescore_every, round_to=round_to, chunk=chunk, rank_by=rank_by,
                              calibration_per_class=calibration_per_class, seed=seed)
     settings.validate()
     if graph is not None:

@@ -55,6 +55,7 @@ class CswapSettings:
     calibration_per_class: int = 20       # images per class for BN re-estimation and checks
     score_per_class: int = 10             # images per class for scoring (a subset)
     round_to: int | None = None           # keep a multiple of this many units per layer
+    rank_by: str = "harm_per_cost"        # harm_per_cost | harm
     seed: int = 0
 
     def validate(self) -> None:
@@ -67,6 +68,8 @@ class CswapSettings:
         if self.max_drop < 0:
             raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
                                       f"negative; got {self.max_drop}")
+        if self.rank_by not in ("harm_per_cost", "harm"):
+            raise CausalnetInputError("rank_by must be 'harm_per_cost' or 'harm'")
         if not 0 < self.chunk <= 1:
             raise CausalnetInputError(f"chunk must be in (0, 1], got {self.chunk}")
         if self.round_to is not None and self.round_to < 1:
@@ -237,8 +240,11 @@ class CswapPlanner:
             for u in units_alive:
                 harm = -scores[name][u]
                 cost = max(marginal_cost(costs, counts, name, key), 1)
-                candidates.append((harm / cost if harm > 0 else harm * cost, int(members[name][u]),
-                                   -cost, name, u))
+                if s.rank_by == "harm":
+                    rank = harm
+                else:
+                    rank = harm / cost if harm > 0 else harm * cost
+                candidates.append((rank, int(members[name][u]), -cost, name, u))
         candidates.sort()
         chunk: dict[str, list[int]] = {}
         taken = dict(counts)
