@@ -67,7 +67,8 @@ class BuildSettings:
     class_graphs: bool = True
     units_per_forward: int | str = "auto"  # >1 replicates the batch; auto: time 1 vs 8 per layer
     screen: bool = False                  # fast mode: first-order screening before exact tests
-    screen_margin: float = 1.5            # exact-test candidates within this many z (or t) units
+    screen_margin: float = 1.5            # class walks: exact-test candidates within this many z
+    global_screen_margin: float = 0.5     # global effects: ... within this many t units
     screen_min: int = 4                   # ... and always the top few by estimate
 
     def validate(self) -> None:
@@ -231,7 +232,7 @@ class GraphBuilder:
                     log_ratio = est.double().numpy()
                     t_est = np.abs(np.nan_to_num(global_effect_test(log_ratio, s.alpha).mean_log_ratio
                                                  / (log_ratio.std(1, ddof=1) / np.sqrt(len(y)) + 1e-12)))
-                    exact = self._screened(t_est, z_critical(s.alpha / 2))
+                    exact = self._screened(t_est, z_critical(s.alpha / 2), s.global_screen_margin)
                 engine._generator.manual_seed(engine.ablation.seed)
                 logits = engine.ablate(layer, exact)
                 lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(len(exact), -1, 1))[..., 0]
@@ -247,11 +248,12 @@ class GraphBuilder:
             results[layer.name] = saved
         return results
 
-    def _screened(self, score: np.ndarray, threshold: float) -> list[int]:
-        """Candidates that need an exact test: estimated statistic within the margin of the
+    def _screened(self, score: np.ndarray, threshold: float, margin: float | None = None) -> list[int]:
+        """Candidates that need an exact test: estimated statistic within ``margin`` of the
         threshold, plus the top ``screen_min`` by estimate."""
         s = self.settings
-        keep = set(np.flatnonzero(score > threshold - s.screen_margin).tolist())
+        margin = s.screen_margin if margin is None else margin
+        keep = set(np.flatnonzero(score > threshold - margin).tolist())
         keep |= set(np.argsort(-score, kind="stable")[: s.screen_min].tolist())
         return sorted(int(j) for j in keep)
 
