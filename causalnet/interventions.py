@@ -11,7 +11,9 @@ untouched.
 
 Speed, with the same numbers as the naive loop (one unit, one full forward):
 - cached prefixes: every module that finishes before the first intervened reader starts is
-  replaced, for the duration of the call, by its cached clean output, so only the suffix runs.
+  replaced, for the duration of the call, by its cached clean output, so only the suffix runs;
+- the first reader is not recomputed either: its cached clean output is corrected by the
+  unit's own contribution (a Conv2d/Linear is linear in its input), one channel's worth of work.
 The engine can also replicate the batch and switch one unit off per replica
 (``units_per_forward``). On the CPU measured here that was slower than one unit per forward for
 convolutional suffixes (ResNet-20, 100 images: 0.12 s vs 0.70 s for 64 units at 2 per forward)
@@ -28,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import split_heads
@@ -57,6 +60,12 @@ def _mask_view(ndim: int, channel_dim: int, r: int, c: int) -> list[int]:
     view[0] = r
     view[channel_dim + 1 if channel_dim >= 0 else ndim + channel_dim] = c
     return view
+
+
+def _restore_forward(module: nn.Module, old) -> None:
+    del module.forward
+    if old is not None:
+        module.forward = old
 
 
 def _tile(t: torch.Tensor, r: int) -> torch.Tensor:
@@ -263,11 +272,63 @@ class InterventionEngine:
                 if old is not None:
                     module.forward = old
 
+    def _subtractable(self, names: list[str], r: int, splice) -> str | None:
+        """The first intervened reader when its output can be corrected by subtracting the
+        unit's contribution instead of recomputing it: one unit per forward, a Conv2d (groups=1)
+        or Linear called once, reading clean inputs (nothing before it is intervened)."""
+        if r != 1 or splice or not self.cache_prefix or self.ablation.mode == "resample":
+            return None
+        first = min(names, key=lambda n: self.recorder.spans[n][0][0])
+        module = self.modules[first]
+        if len(self.recorder.spans[first]) != 1 or not isinstance(self.recorder.outputs[first][0], torch.Tensor):
+            return None
+        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1
+                                              and module.padding_mode == "zeros"):
+            return first
+        return None
+
+    def _subtract_forward(self, reader: Reader, unit: int):
+        """A forward for ``reader`` that returns its clean output plus the linear change the
+        intervention on ``unit`` makes: W[:, idx] applied to (value - input) on the unit's inputs."""
+        module = reader.module
+        clean = self.recorder.outputs[reader.name][0]
+        idx = reader.index[unit]
+
+        def forward(x, *args, **kwargs):
+            d = reader.channel_dim if reader.channel_dim >= 0 else x.ndim + reader.channel_dim
+            own = x.index_select(d, idx)
+            if self.ablation.mode == "zero":
+                delta = -own
+            else:
+                vals = self._values(reader, x.unsqueeze(0), 1)[0]
+                view = [1] * x.ndim
+                view[d] = -1
+                v = vals.reshape(-1)[idx].view(view) if vals.numel() > 1 else vals.reshape(())
+                delta = v - own
+            if isinstance(module, nn.Conv2d):
+                change = F.conv2d(delta, module.weight[:, idx], None, module.stride, module.padding,
+                                  module.dilation)
+            else:
+                change = F.linear(delta, module.weight[:, idx])
+            out = clean + change
+            if out.ndim == 4 and clean.is_contiguous(memory_format=torch.channels_last):
+                out = out.contiguous(memory_format=torch.channels_last)
+            return out
+        return forward
+
     def _forward(self, layer: UnitLayer, names: list[str], part: list[int],
                  splice: dict[str, torch.Tensor] | None) -> torch.Tensor:
         r = len(part)
+        subtract = self._subtractable(names, r, splice)
         with ExitStack() as stack:
+            if subtract is not None:
+                module = self.modules[subtract]
+                old = module.__dict__.get("forward")
+                module.forward = self._subtract_forward(layer.reader(subtract), part[0])
+                stack.callback(_restore_forward, module, old)
             for name in names:
+                if name == subtract:
+                    continue
                 rd = layer.reader(name)
                 h = rd.module.register_forward_pre_hook(self._ablate_hook(rd, part, r))
                 stack.callback(h.remove)
