@@ -22,6 +22,7 @@ Interrupted builds resume from a checkpoint file; the same seed gives the same f
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
@@ -36,7 +37,7 @@ from torch import nn
 
 from .data import DataBundle, class_balanced_indices, stack_samples
 from .errors import CausalnetInputError
-from .evaluate import predict_logits
+from .evaluate import predict_logits, prefer_channels_last
 from .fileio import atomic_write_json
 from .fingerprint import model_fingerprint
 from .graph import CausalGraph
@@ -161,13 +162,14 @@ class GraphBuilder:
         self.checkpoint_path = checkpoint
         self.ignore = ignore
         self.timings: dict[str, float] = {}
+        self._net: nn.Module | None = None   # the private working copy, during build()
 
     # ---------------------------------------------------------------- data selection
     def _check_runs(self, bundle: DataBundle) -> torch.Tensor:
         x0 = bundle.fit[0][0].unsqueeze(0)
         try:
             with torch.inference_mode():
-                out = self.model.eval()(x0)
+                out = self._net.eval()(x0)
         except RuntimeError as exc:
             raise CausalnetInputError(
                 f"the model cannot run on this data's inputs (shape {tuple(x0.shape[1:])}): {exc}. "
@@ -197,7 +199,7 @@ class GraphBuilder:
         take = min(pool, 3 * s.samples_per_class)
         idx = class_balanced_indices(targets, take, seed=s.seed + 1000 + c, classes=[c])
         x, y = stack_samples(bundle.fit, idx)
-        logits, _ = predict_logits(self.model, (x, y))
+        logits, _ = predict_logits(self._net if self._net is not None else self.model, (x, y))
         correct = x[logits.argmax(1) == c][: s.samples_per_class]
         if len(correct) < 2:
             raise CausalnetInputError(
@@ -218,7 +220,7 @@ class GraphBuilder:
             saved = ckpt.get("global", layer.name)
             if saved is None:
                 if engine is None:
-                    engine = InterventionEngine(self.model, units, x, ablation=self._ablation(0),
+                    engine = InterventionEngine(self._net, units, x, ablation=self._ablation(0),
                                                 units_per_forward=s.units_per_forward)
                     clean_lp = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
                 engine.ablation = self._ablation(layer.order + 1)
@@ -288,7 +290,7 @@ class GraphBuilder:
     def _class_walk(self, units: UnitMap, x: torch.Tensor, c: int) -> dict:
         """The top-down walk for class c; returns kept nodes, edges and a per-layer log."""
         s = self.settings
-        engine = InterventionEngine(self.model, units, x, ablation=self._ablation(10_000 * (c + 1)),
+        engine = InterventionEngine(self._net, units, x, ablation=self._ablation(10_000 * (c + 1)),
                                     units_per_forward=s.units_per_forward)
         observed = engine.clean[:, c].double().numpy()
         edges: list[list] = []
@@ -366,14 +368,15 @@ class GraphBuilder:
         s = self.settings
         bundle = _as_bundle(data)
         model = self.model
-        was_training = model.training
-        model.eval()
+        fingerprint = model_fingerprint(model)
+        # interventions run on a private copy in the fastest memory format (channels_last ran
+        # CNN forwards 2-3x faster here); the user's model is never touched
+        self._net = prefer_channels_last(copy.deepcopy(model).eval())
         try:
             x0 = self._check_runs(bundle)
             t0 = time.perf_counter()
-            units = discover_units(model, x0, ignore=self.ignore)
+            units = discover_units(self._net, x0, ignore=self.ignore)
             classes = self._classes(bundle, units.num_outputs)
-            fingerprint = model_fingerprint(model)
             key_src = json.dumps({"fp": fingerprint, "data": bundle.spec, "settings": asdict(s),
                                   "classes": classes}, sort_keys=True)
             ckpt = _Checkpoint(self.checkpoint_path, hashlib.sha256(key_src.encode()).hexdigest())
@@ -393,7 +396,7 @@ class GraphBuilder:
             ckpt.done()
             return graph
         finally:
-            model.train(was_training)
+            self._net = None
 
     def _assemble(self, units, bundle, classes, global_fx, walks, fingerprint, model_spec) -> CausalGraph:
         s = self.settings
