@@ -336,7 +336,10 @@ class InterventionEngine:
                 h = self.modules[name].register_forward_hook(self._splice_hook(name, idx, r))
                 stack.callback(h.remove)
             stack.enter_context(self._prefix_stubs(names, r))
-            out = self.model(_tile(self.x, r)).float()
+            key = ("<input>", r)
+            if key not in self._tiled:
+                self._tiled[key] = _tile(self.x, r)
+            out = self.model(self._tiled[key]).float()
         return out.reshape(r, self.n, -1)
 
     _PROBE = 8
