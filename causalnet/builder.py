@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -455,4 +455,4 @@ def build_graph(model: nn.Module, data, *, show_progress: bool = False,
                         checkpoint=checkpoint).build(data, model_spec=model_spec)
 
 
-__all__ = ["BuildSettings", "GraphBuilder", "build_graph", "field"]
+__all__ = ["BuildSettings", "GraphBuilder", "build_graph"]

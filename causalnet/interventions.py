@@ -164,10 +164,7 @@ class InterventionEngine:
         handles = []
         for name, reader in readers.items():
             def pre(mod, args, name=name, reader=reader):
-                t = args[0].float()
-                dim = reader.channel_dim if reader.channel_dim >= 0 else t.ndim + reader.channel_dim
-                dims = [d for d in range(t.ndim) if d != dim]
-                sums[name] = t.mean(dim=dims)
+                sums[name] = reader.channel_mean(args[0])
             handles.append(reader.module.register_forward_pre_hook(pre))
         try:
             self.model(self._fmt(reference if reference is not None else self.x))
@@ -199,7 +196,7 @@ class InterventionEngine:
             t = args[0]
             if r == 1 and self.ablation.mode in ("zero", "mean", "soft"):
                 # one unit: overwrite its channels in a copy (cheaper than a masked blend)
-                d = dim if dim >= 0 else t.ndim + dim
+                d = reader.axis(t.ndim)
                 new = t.clone()
                 sl = [slice(None)] * t.ndim
                 sl[d] = idx
@@ -295,7 +292,7 @@ class InterventionEngine:
         idx = reader.index[unit]
 
         def forward(x, *args, **kwargs):
-            d = reader.channel_dim if reader.channel_dim >= 0 else x.ndim + reader.channel_dim
+            d = reader.axis(x.ndim)
             own = x.index_select(d, idx)
             if self.ablation.mode == "zero":
                 delta = -own
@@ -509,7 +506,7 @@ def first_order_effects(engine: InterventionEngine, layer: UnitLayer, target, *,
         v = engine._values(rd, tv, 1)
         v = v.expand_as(tv)[0] if v.ndim else torch.zeros_like(t)
         contrib = g * (v - t)                                   # (N, ...) per input element
-        dim = rd.channel_dim if rd.channel_dim >= 0 else t.ndim + rd.channel_dim
+        dim = rd.axis(t.ndim)
         per_channel = contrib.movedim(dim, -1).reshape(engine.n, -1, rd.in_size).sum(1)  # (N, C)
         est += (per_channel @ rd.mask(range(layer.size)).T).T
     return est

@@ -47,6 +47,15 @@ class Reader:
     index: list[torch.Tensor]         # per unit: LongTensor of input channel/feature indices
     in_size: int                      # number of input channels/features of the reader
 
+    def axis(self, ndim: int) -> int:
+        """The channel axis of this reader's input when it has ``ndim`` dimensions."""
+        return self.channel_dim if self.channel_dim >= 0 else ndim + self.channel_dim
+
+    def channel_mean(self, t: torch.Tensor) -> torch.Tensor:
+        """Mean of the input ``t`` per input channel (over the batch and every other axis)."""
+        axis = self.axis(t.ndim)
+        return t.float().mean(dim=[d for d in range(t.ndim) if d != axis])
+
     def mask(self, units: list[int]) -> torch.Tensor:
         """(len(units), in_size) 0/1 mask: row r marks the inputs of unit ``units[r]``."""
         m = torch.zeros(len(units), self.in_size)

@@ -195,7 +195,7 @@ def _conductance(model: nn.Module, layers: list[UnitLayer], x: torch.Tensor, y: 
         for name, attr in zip(names, attrs, strict=True):
             reader = readers[name]
             a = attr.abs().double()
-            dim = reader.channel_dim if reader.channel_dim >= 0 else a.ndim + reader.channel_dim
+            dim = reader.axis(a.ndim)
             totals[name] += a.movedim(dim, -1).reshape(-1, reader.in_size).sum(0)
             count[name] += a.numel() // reader.in_size
     out = {}

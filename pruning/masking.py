@@ -39,13 +39,11 @@ class MeanMask:
         def pre(mod, args):
             t = args[0]
             if self._capture is not None:
-                dim = reader.channel_dim if reader.channel_dim >= 0 else t.ndim + reader.channel_dim
-                dims = [d for d in range(t.ndim) if d != dim]
-                self._capture[reader.name] = t.float().mean(dim=dims)
+                self._capture[reader.name] = reader.channel_mean(t)
             idx = self._masks.get(reader.name)
             if idx is None or reader.name not in self.means:
                 return None
-            d = reader.channel_dim if reader.channel_dim >= 0 else t.ndim + reader.channel_dim
+            d = reader.axis(t.ndim)
             view = [1] * t.ndim
             view[d] = -1
             sl = [slice(None)] * t.ndim
