@@ -66,7 +66,7 @@ class BuildSettings:
     max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
     global_effects: bool = True
     class_graphs: bool = True
-    units_per_forward: int | str = "auto"  # >1 replicates the batch; auto: time 1 vs 8 per layer
+    units_per_forward: int | str = "auto"  # >1 replicates the batch; auto: 8 for flat Linear readers, else 1
     screen: bool = False                  # fast mode: first-order screening before exact tests
     screen_margin: float = 1.5            # class walks: exact-test candidates within this many z
     global_screen_margin: float = 0.5     # global effects: ... within this many t units
@@ -224,7 +224,6 @@ class GraphBuilder:
                                                 units_per_forward=s.units_per_forward)
                     clean_lp = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
                 engine.ablation = self._ablation(layer.order + 1)
-                engine._generator.manual_seed(engine.ablation.seed)
                 exact = list(range(layer.size))
                 log_ratio = np.zeros((layer.size, len(y)))
                 if s.screen:
@@ -235,7 +234,6 @@ class GraphBuilder:
                     t_est = np.abs(np.nan_to_num(global_effect_test(log_ratio, s.alpha).mean_log_ratio
                                                  / (log_ratio.std(1, ddof=1) / np.sqrt(len(y)) + 1e-12)))
                     exact = self._screened(t_est, z_critical(s.alpha / 2), s.global_screen_margin)
-                engine._generator.manual_seed(engine.ablation.seed)
                 logits = engine.ablate(layer, exact)
                 lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(len(exact), -1, 1))[..., 0]
                 log_ratio[exact] = (lp - clean_lp).double().numpy()
