@@ -1,7 +1,9 @@
 """Datasets by spec string, and class-balanced calibration samples.
 
 Dataset specs: ``mnist`` (train and test splits), ``mnist:train``, ``mnist:test``, ``digits``,
-``digits:train``, ``digits:test``, ``folder:PATH[?size=224&channels=3&mean=..&std=..]``.
+``digits:train``, ``digits:test``, ``folder:PATH[?size=224&channels=3&mean=..&std=..]``,
+``biased_mnist[:clean|:train|:val|:test][?bias=aligned|conflicting]`` (colour-biased MNIST with a
+planted spurious correlation, :mod:`causalnet.data.biased`).
 A :class:`DataBundle` carries a *fit* split (where calibration and graph samples are drawn)
 and an *eval* split (where accuracy is reported). ``mnist`` draws samples from train and
 evaluates on test; ``mnist:test`` uses the test split for both.
@@ -17,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..errors import CausalnetInputError, SpecError
 from ..specs import option_value, parse_spec
+from .biased import BiasedMNIST, biased_pair, load_biased_mnist
 from .calibration import class_balanced_indices, stack_samples
 from .digits import load_digits
 from .folder import load_folder
@@ -25,10 +28,10 @@ from .tensors import TensorImageDataset
 
 __all__ = ["DataBundle", "load_data", "load_mnist", "load_digits", "load_folder",
            "class_balanced_indices", "calibration_set", "stack_samples", "TensorImageDataset",
-           "MNIST_MEAN", "MNIST_STD", "DATA_SPEC_HELP"]
+           "MNIST_MEAN", "MNIST_STD", "DATA_SPEC_HELP", "BiasedMNIST", "load_biased_mnist"]
 
 DATA_SPEC_HELP = ("mnist | mnist:train | mnist:test | digits[:train|:test] | "
-                  "folder:PATH[?size=224&channels=3]")
+                  "folder:PATH[?size=224&channels=3] | biased_mnist[:clean|:val|:test][?bias=conflicting]")
 
 
 @dataclass
@@ -70,6 +73,8 @@ def load_data(spec: str) -> DataBundle:
         fit, ev = _split_pair(load_mnist, parsed.body, spec)
     elif kind == "digits":
         fit, ev = _split_pair(load_digits, parsed.body, spec)
+    elif kind == "biased_mnist":
+        fit, ev = biased_pair(parsed.body, parsed.options, spec)
     elif kind == "folder":
         if not parsed.body:
             raise SpecError("dataset spec 'folder:' needs a path, e.g. folder:./my_images")

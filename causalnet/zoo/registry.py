@@ -60,12 +60,25 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in [
 ]}
 
 
+# Models with a planted flaw, for audits and repairs (docs/audit_and_repair.md). They take other
+# inputs than MNIST's 1x28x28 (colour-biased MNIST is 3x28x28), so they are kept apart from ZOO,
+# whose every entry is checked on the MNIST test set; ``zoo:NAME`` and ``causalnet zoo train``
+# reach them all the same.
+PLANTED: dict[str, ZooEntry] = {e.name: e for e in [
+    ZooEntry("resnet20_biased", architectures.resnet20,
+             Recipe(epochs=1, lr=0.05, max_shift=0, dataset="biased_mnist"), 0.5,
+             "ResNet-20 trained on colour-biased MNIST (digit colour = label in 95% of training "
+             "images, random at test): a planted shortcut",
+             kwargs={"num_classes": 10, "in_channels": 3}),
+]}
+
+
 def zoo_entry(name: str) -> ZooEntry:
     """The zoo entry called ``name``, or a :class:`SpecError` listing the names there are."""
     try:
-        return ZOO[name]
+        return ZOO[name] if name in ZOO else PLANTED[name]
     except KeyError:
-        raise SpecError(f"unknown zoo model {name!r}; available: {', '.join(ZOO)} "
+        raise SpecError(f"unknown zoo model {name!r}; available: {', '.join([*ZOO, *PLANTED])} "
                         "(see `causalnet zoo list`)") from None
 
 

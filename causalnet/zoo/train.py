@@ -92,6 +92,9 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
     train_seconds = time.perf_counter() - start
     model.eval()
     test_acc = accuracy(model, data.eval)
+    # data with named subgroups (colour-biased MNIST: aligned / conflicting) gets each reported
+    groups = {g: round(accuracy(model, data.eval.subset(torch.nonzero(mask)[:, 0])), 6)
+              for g, mask in getattr(data.eval, "subgroups", {}).items()}
     macs, params = count_macs_params(model, data.input_shape)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
 
@@ -105,6 +108,7 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
                          "kwargs": entry.kwargs, "input_shape": list(data.input_shape)},
         "recipe": recipe.to_dict() | {"epochs": n_epochs},
         "test_accuracy": round(test_acc, 6),
+        **({"subgroup_accuracy": groups} if groups else {}),
         "min_accuracy": entry.min_accuracy,
         "params": int(params),
         "macs": int(macs),

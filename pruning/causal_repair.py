@@ -1,0 +1,289 @@
+"""Repair a model from its causal graph: remove the units that hurt its decisions, no training.
+
+The causal graph marks *detrimental* units: removing them raises the true-class probability
+(C-SWAP's global effect xi > 1, METHOD.md section 4). When a model learned a shortcut - a cue that
+held in training but not in the data it should work on - the units carrying that cue come out
+detrimental on clean data. :func:`causal_repair` removes them:
+
+1. **candidates** from the graph: its detrimental units (with ``classes``: the units whose
+   removal raises the probability of one of those classes, ``class_effects[c] > 0``);
+2. **confirmation** on a small clean calibration set (``calibration_per_class`` images per
+   class, at most 20 by default): each candidate is mean-ablated on the current network (mean
+   ablation is what removal + bias folding computes) and kept only when its removal raises
+   log p(true class) significantly (one-sided t-test of the per-image log ratio, Benjamini-Hochberg
+   over the candidates);
+3. the confirmed units are removed together, BatchNorm is re-estimated, and the change is
+   accepted only if the calibration log-likelihood rises and the calibration accuracy drops by
+   at most ``max_drop`` points (else the top half is tried, down to one unit);
+4. later rounds re-measure *every* remaining unit on the repaired network (effects change once
+   others are gone: the graph's categories re-measured) and repeat 2-3 until none is confirmed.
+
+The units are then removed physically with the pruner's machinery (means folded into the readers'
+biases, BatchNorm re-estimated), and saved like a pruning: ``pruned.safetensors``, ``plan.json``,
+``report.json``, ``report.md``; :func:`pruning.load_pruned` reloads it. A removal that would empty
+a layer, or a graph built from another model, is refused with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from scipy import stats as sps
+from torch import nn
+
+from causalnet.data import DataBundle, calibration_set
+from causalnet.errors import CausalnetInputError, ModelMismatchError
+from causalnet.evaluate import predict_logits
+from causalnet.graph import CausalGraph
+from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.stats import benjamini_hochberg
+from causalnet.units import UnitMap, discover_units
+
+from .api import REPAIRS, finalize
+from .io import make_plan
+from .masking import MeanMask
+from .removal import removable_layers
+from .repair import reestimate_batchnorm
+
+METHOD = "causal_repair"
+
+
+@dataclass
+class RepairSettings:
+    """What decides a causal repair (recorded in the plan)."""
+
+    classes: list[int] | None = None      # repair for these classes only (None: all)
+    calibration_per_class: int = 20       # clean images per class (the only data the repair sees)
+    alpha: float = 0.05                   # significance of "removal helps", BH over candidates
+    max_drop: float = 1.0                 # calibration accuracy tolerance, points
+    max_rounds: int = 4                   # rounds of re-measuring on the repaired network
+    from_graph_only: bool = False         # only the graph's candidates, no re-measured rounds
+    repair: tuple[str, ...] = REPAIRS     # bias (fold means), bn (re-estimate BatchNorm)
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.calibration_per_class < 2:
+            raise CausalnetInputError("the calibration set needs at least 2 images per class")
+        if not 0 < self.alpha < 1:
+            raise CausalnetInputError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.max_rounds < 1:
+            raise CausalnetInputError("max_rounds must be at least 1")
+        bad = [r for r in self.repair if r not in REPAIRS]
+        if bad:
+            raise CausalnetInputError(f"unknown repair {bad}; use any of {', '.join(REPAIRS)} (or none)")
+
+
+def check_graph(graph: CausalGraph, model: nn.Module, model_spec: str | None = None) -> None:
+    """Refuse a graph of another model, naming the fix."""
+    try:
+        graph.check_model(model)
+    except ModelMismatchError as exc:
+        spec = model_spec or "MODEL"
+        raise ModelMismatchError(
+            f"cannot repair from this graph: {exc}. Build the graph of the model you repair: "
+            f"causalnet build --model {spec} --data DATA --out graph.json") from None
+
+
+def check_removal(units: UnitMap, removal: dict[str, Sequence[int]], reason: str = "") -> None:
+    """Refuse a removal that would empty a layer (a network cannot run without it)."""
+    for name, idx in removal.items():
+        size = units.layer(name).size
+        if len(set(idx)) >= size:
+            raise CausalnetInputError(
+                f"refusing to repair: it would remove all {size} units of layer {name!r}{reason}, which "
+                "would empty it (every layer keeps at least one unit). Repair fewer classes (--classes), use a larger clean "
+                "calibration set, or rebuild the graph on clean data")
+
+
+def _candidates(graph: CausalGraph, units: UnitMap, layers: set[str], classes: list[int] | None) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for layer in units:
+        if layer.name not in layers:
+            continue
+        for j in range(layer.size):
+            node = layer.node_id(j)
+            if node not in graph:
+                continue
+            a = graph.node(node)
+            if classes is None:
+                hit = a.get("category") == "detrimental"
+            else:
+                effects = a.get("class_effects") or {}
+                hit = any((effects.get(c) or 0) > 0 for c in classes) and a.get("category") != "critical"
+            if hit:
+                out.setdefault(layer.name, []).append(j)
+    return out
+
+
+def _measure(work: nn.Module, units: UnitMap, cands: dict[str, list[int]], x: torch.Tensor,
+             y: torch.Tensor) -> list[tuple[str, int, float, float]]:
+    """(layer, unit, mean log ratio of p_y under mean ablation, one-sided p) per candidate."""
+    engine = InterventionEngine(work, units, x, ablation=Ablation("mean"))
+    clean = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+    rows = []
+    for layer in units:
+        js = cands.get(layer.name)
+        if not js:
+            continue
+        logits = engine.ablate(layer, js)
+        lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(len(js), -1, 1))[..., 0]
+        lr = (lp - clean).double().numpy()
+        mean = lr.mean(1)
+        sd = lr.std(1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = mean / (sd / math.sqrt(lr.shape[1]))
+        p = np.where(sd > 0, sps.t.sf(np.nan_to_num(t), df=lr.shape[1] - 1), np.where(mean > 0, 0.0, 1.0))
+        rows += [(layer.name, j, float(mean[i]), float(p[i])) for i, j in enumerate(js)]
+    return rows
+
+
+def _calibration_state(work: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    logits, _ = predict_logits(work, (x, y))
+    ll = torch.log_softmax(logits.float(), 1).gather(1, y[:, None]).mean().item()
+    return ll, 100 * (logits.argmax(1) == y).float().mean().item()
+
+
+def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal: torch.Tensor,
+                settings: RepairSettings | None = None) -> tuple[dict[str, list[int]], dict]:
+    """The units to remove (layer -> indices) and the history of how they were chosen."""
+    s = settings or RepairSettings()
+    s.validate()
+    check_graph(graph, model)
+    example = x_cal[:1]
+    work = copy.deepcopy(model).eval()
+    units = discover_units(work, example)
+    layers = {layer.name for layer in removable_layers(work, units)}
+    objective = torch.ones(len(y_cal), dtype=torch.bool)
+    if s.classes is not None:
+        objective = torch.isin(y_cal, torch.as_tensor(s.classes))
+    x_obj, y_obj = x_cal[objective], y_cal[objective]
+    cands = _candidates(graph, units, layers, s.classes)
+    removed: dict[str, set[int]] = {}
+    history: list[dict] = []
+    mask = MeanMask(work, units)
+    try:
+        mask.refresh(x_cal)
+        ll, acc = _calibration_state(work, x_obj, y_obj)
+        base_acc_all = _calibration_state(work, x_cal, y_cal)[1]
+        start_state = {"log_likelihood": ll, "accuracy": acc}
+        for rnd in range(s.max_rounds):
+            if rnd > 0:
+                if s.from_graph_only:
+                    break
+                cands = {layer.name: [j for j in range(layer.size) if j not in removed.get(layer.name, set())]
+                         for layer in units if layer.name in layers}
+            if not any(cands.values()):
+                history.append({"round": rnd + 1, "candidates": 0, "confirmed": 0, "committed": 0})
+                break
+            rows = _measure(work, units, cands, x_obj, y_obj)
+            p_adj = benjamini_hochberg(np.array([r[3] for r in rows]))
+            confirmed = sorted((r for r, q in zip(rows, p_adj, strict=True) if q < s.alpha and r[2] > 0),
+                               key=lambda r: -r[2])
+            entry = {"round": rnd + 1, "source": "graph" if rnd == 0 else "re-measured",
+                     "candidates": len(rows), "confirmed": len(confirmed), "committed": 0}
+            take = len(confirmed)
+            while take:
+                chunk = confirmed[:take]
+                trial = {n: set(v) for n, v in removed.items()}
+                for name, j, _, _ in chunk:
+                    trial.setdefault(name, set()).add(j)
+                check_removal(units, trial, " (every one of them measured detrimental on the calibration set)")
+                snapshot = {k: v.clone() for k, v in work.state_dict().items()}
+                mask.set_removed(trial)
+                mask.refresh(x_cal)
+                if "bn" in s.repair:
+                    reestimate_batchnorm(work, x_cal)
+                    mask.refresh(x_cal)
+                new_ll, new_acc = _calibration_state(work, x_obj, y_obj)
+                all_acc = _calibration_state(work, x_cal, y_cal)[1]
+                if new_ll > ll and base_acc_all - all_acc <= s.max_drop:
+                    removed, ll, acc = trial, new_ll, new_acc
+                    entry.update(committed=len(chunk), log_likelihood=new_ll, accuracy=new_acc,
+                                 units=[{"unit": units.layer(n).node_id(j), "mean_log_ratio": m, "p": p}
+                                        for n, j, m, p in chunk])
+                    break
+                work.load_state_dict(snapshot)
+                mask.set_removed(removed)
+                mask.refresh(x_cal)
+                take //= 2
+            history.append(entry)
+            if not entry["committed"]:
+                break
+    finally:
+        mask.close()
+    removal = {n: sorted(v) for n, v in removed.items() if v}
+    info = {"history": history, "start": start_state, "calibration_log_likelihood": ll,
+            "calibration_accuracy": acc, "units_removed": sum(len(v) for v in removal.values())}
+    return removal, info
+
+
+def causal_repair(model: nn.Module, data: DataBundle, graph: CausalGraph, *,
+                  settings: RepairSettings | None = None, model_spec: str | None = None
+                  ) -> tuple[nn.Module, dict, dict]:
+    """Repair ``model`` (left unchanged) from its causal ``graph`` with a small clean
+    calibration set drawn from ``data.fit``. Returns ``(repaired_model, plan, info)``; save with
+    :func:`pruning.io.save_pruned` and reload with :func:`pruning.load_pruned`."""
+    s = settings or RepairSettings()
+    s.validate()
+    check_graph(graph, model, model_spec)
+    start = time.perf_counter()
+    x_cal, y_cal = calibration_set(data.fit, s.calibration_per_class, seed=s.seed)
+    if s.classes is not None:
+        present = set(torch.unique(y_cal).tolist())
+        bad = sorted(set(s.classes) - present)
+        if bad:
+            raise CausalnetInputError(f"classes {bad} have no calibration images in {data.spec!r} "
+                                      f"(classes there: {sorted(present)})")
+    removal, info = plan_repair(model, graph, x_cal, y_cal, s)
+    example = x_cal[:1]
+    repaired, changed = finalize(model, removal, x_cal, s.repair, example)
+    info["seconds"] = time.perf_counter() - start
+    info["calibration_images"] = len(y_cal)
+    plan = make_plan(model, removal, tuple(example.shape[1:]), repair=changed,
+                     settings={**{k: v for k, v in asdict(s).items() if k != "extra"}, "method": METHOD,
+                               "repair": list(s.repair), "data": data.spec, **s.extra})
+    return repaired, plan, info
+
+
+def remove_same_number(model: nn.Module, n_units: dict[str, int] | int, method: str, x_cal: torch.Tensor,
+                       y_cal: torch.Tensor, *, repair: Sequence[str] = REPAIRS, seed: int = 0,
+                       per_layer: bool = True) -> tuple[nn.Module, dict[str, list[int]]]:
+    """A control: remove as many units as a repair did, chosen by a baseline criterion
+    (``l1``: smallest magnitude, ``random``), with the same training-free repair. With
+    ``per_layer`` (and ``n_units`` a layer -> count dict) the same count is taken from each layer."""
+    from .baselines import baseline_scores
+
+    example = x_cal[:1]
+    units = discover_units(model, example)
+    layers = {layer.name: layer for layer in removable_layers(model, units)}
+    scores = baseline_scores(method, model, units, x_cal, y_cal, example, seed=seed)
+    scores = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in scores.items() if k in layers}
+    removal: dict[str, list[int]] = {}
+    if per_layer and isinstance(n_units, dict):
+        for name, k in n_units.items():
+            order = torch.argsort(scores[name], stable=True)
+            removal[name] = sorted(int(i) for i in order[:k])
+    else:
+        total = n_units if isinstance(n_units, int) else sum(n_units.values())
+        flat = sorted(((float(v / (scores[n].abs().max() + 1e-12)), n, j) for n in scores
+                       for j, v in enumerate(scores[n])))
+        for _, n, j in flat:
+            if total == 0:
+                break
+            if len(removal.get(n, [])) + 1 < layers[n].size:
+                removal.setdefault(n, []).append(j)
+                total -= 1
+    check_removal(units, removal)
+    repaired, _ = finalize(model, removal, x_cal, repair, example)
+    return repaired, {n: sorted(v) for n, v in removal.items()}
+
+
+__all__ = ["RepairSettings", "causal_repair", "plan_repair", "check_graph", "check_removal",
+           "remove_same_number", "METHOD"]
