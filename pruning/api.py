@@ -63,11 +63,37 @@ def finalize(model: nn.Module, removal: dict[str, list[int]], x_cal: torch.Tenso
     return work.eval(), changed
 
 
+class BaselineRanking:
+    """A baseline criterion's scores of every removable unit of ``model``, computed once on the
+    calibration images; :meth:`removal` plans any target from them (the same global ranking for
+    every compression level, as the criterion defines it)."""
+
+    def __init__(self, method: str, model: nn.Module, x_cal: torch.Tensor, y_cal: torch.Tensor,
+                 example: torch.Tensor, *, seed: int = 0):
+        if method not in BASELINES:
+            raise CausalnetInputError(f"unknown baseline {method!r}; use one of {', '.join(BASELINES)}")
+        self.method = method
+        units = discover_units(model, example)
+        layers = [layer.name for layer in removable_layers(model, units)]
+        self.costs = unit_costs(model, units, example, layers=layers)
+        scores = baseline_scores(method, model, units, x_cal, y_cal, example, seed=seed)
+        self.scores = {k: v for k, v in scores.items() if k in self.costs}
+        # Torch-Pruning already normalises each group's importance by its mean and ranks them
+        # globally as they are; re-normalising per layer would handicap its criteria.
+        self.normalize = "max" if method in ("conductance", "random") else "none"
+
+    def removal(self, *, target_params: float | None = None, target_macs: float | None = None,
+                round_to: int | None = None) -> dict[str, list[int]]:
+        return plan_by_scores(self.scores, self.costs, target_params=target_params,
+                              target_macs=target_macs, round_to=round_to, normalize=self.normalize)
+
+
 def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = None,
           method: str = "cswap", target_params: float | None = None,
           target_macs: float | None = None, max_drop: float = 1.0, repair: Sequence[str] = REPAIRS,
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
-          chunk: float = 0.05, rank_by: str = "harm_per_cost", seed: int = 0,
+          chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
+          score_per_class: int = 10, seed: int = 0,
           show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
     MACs removed. Returns ``(pruned_model, plan, info)``: the plan replays with
@@ -77,6 +103,7 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
     repair = _check_repair(repair)
     settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
                              rescore_every=rescore_every, round_to=round_to, chunk=chunk, rank_by=rank_by,
+                             objective=objective, score_per_class=score_per_class,
                              calibration_per_class=calibration_per_class, seed=seed)
     settings.validate()
     if graph is not None:
@@ -92,16 +119,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
                      "calibration_accuracy": result.calibration_accuracy,
                      "base_calibration_accuracy": result.base_calibration_accuracy})
     else:
-        units = discover_units(model, example)
-        layers = [layer.name for layer in removable_layers(model, units)]
-        costs = unit_costs(model, units, example, layers=layers)
-        scores = baseline_scores(method, model, units, x_cal, y_cal, example, seed=seed)
-        # Torch-Pruning already normalises each group's importance by its mean and ranks them
-        # globally as they are; re-normalising per layer would handicap its criteria.
-        normalize = "max" if method in ("conductance", "random") else "none"
-        removal = plan_by_scores({k: v for k, v in scores.items() if k in costs}, costs,
-                                 target_params=target_params, target_macs=target_macs,
-                                 round_to=round_to, normalize=normalize)
+        ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=seed)
+        removal = ranking.removal(target_params=target_params, target_macs=target_macs, round_to=round_to)
         info["stopped"] = "target reached"
     pruned, changed = finalize(model, removal, x_cal, repair, example)
     info["seconds"] = time.perf_counter() - start

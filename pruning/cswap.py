@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ class CswapSettings:
     score_per_class: int = 10             # images per class for scoring (a subset)
     round_to: int | None = None           # keep a multiple of this many units per layer
     rank_by: str = "harm_per_cost"        # harm_per_cost | harm
+    objective: str = "loglik"             # loglik: true-class log-likelihood | kl: KL to the original
     seed: int = 0
 
     def validate(self) -> None:
@@ -68,6 +69,8 @@ class CswapSettings:
         if self.max_drop < 0:
             raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
                                       f"negative; got {self.max_drop}")
+        if self.objective not in ("loglik", "kl"):
+            raise CausalnetInputError("objective must be 'loglik' or 'kl'")
         if self.rank_by not in ("harm_per_cost", "harm"):
             raise CausalnetInputError("rank_by must be 'harm_per_cost' or 'harm'")
         if not 0 < self.chunk <= 1:
@@ -94,6 +97,7 @@ class CswapResult:
     removed_fraction: float
     seconds: float
     stopped: str
+    snapshots: dict[float, dict[str, list[int]]] = field(default_factory=dict)  # milestone -> removal
 
 
 def graph_scores(graph: CausalGraph, units: UnitMap) -> dict[str, np.ndarray]:
@@ -133,22 +137,34 @@ class CswapPlanner:
             graph.check_model(model)
 
     def _score(self, work: nn.Module, units: UnitMap, alive: dict[str, list[int]],
-               x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
-        """Mean log-ratio of p_y under mean ablation of each alive unit, on the masked network."""
+               x: torch.Tensor, y: torch.Tensor, reference: torch.Tensor) -> dict[str, np.ndarray]:
+        """Per alive unit, how much mean-ablating it on the masked network helps the objective
+        (negative: it harms): the mean log-ratio of p_y ("loglik"), or minus the rise of the
+        KL divergence from the original model's predictions ``reference`` ("kl")."""
         engine = InterventionEngine(work, units, x, ablation=Ablation("mean"))
-        clean = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+        ref = torch.log_softmax(reference, 1)
+        if self.settings.objective == "kl":
+            def value(logits):  # -(KL(p_orig || p)) per image
+                return -(ref.exp() * (ref - torch.log_softmax(logits, -1))).sum(-1)
+        else:
+            def value(logits):
+                lp = torch.log_softmax(logits, -1)
+                return lp.gather(-1, y.view(*[1] * (lp.ndim - 2), -1, 1).expand(*lp.shape[:-1], 1))[..., 0]
+        clean = value(engine.clean)
         out = {}
         for layer in units:
             scores = np.full(layer.size, np.nan)
             if alive.get(layer.name):
-                logits = engine.ablate(layer, alive[layer.name])
-                lp = torch.log_softmax(logits, 2).gather(
-                    2, y.view(1, -1, 1).expand(len(alive[layer.name]), -1, 1))[..., 0]
-                scores[alive[layer.name]] = (lp - clean).mean(1).double().numpy()
+                changed = value(engine.ablate(layer, alive[layer.name]))
+                scores[alive[layer.name]] = (changed - clean).mean(1).double().numpy()
             out[layer.name] = scores
         return out
 
-    def plan(self, data: DataBundle, example: torch.Tensor | None = None) -> CswapResult:
+    def plan(self, data: DataBundle, example: torch.Tensor | None = None,
+             milestones: tuple[float, ...] = ()) -> CswapResult:
+        """Plan the removal. ``milestones`` (fractions below the target) are also stopped at
+        exactly, and the removal at each is kept in ``snapshots``: one progressive run gives a
+        whole accuracy-vs-size curve (each point is what a run with that target would plan)."""
         s = self.settings
         start = time.perf_counter()
         x_cal, y_cal = calibration_set(data.fit, s.calibration_per_class, seed=s.seed)
@@ -156,12 +172,16 @@ class CswapPlanner:
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
         example = x_cal[:1] if example is None else example
+        with torch.inference_mode():
+            reference = self.model.eval()(x_score)
         work = copy.deepcopy(self.model).eval()
         units = discover_units(work, example)
         layers = {layer.name: layer for layer in removable_layers(work, units)}
         costs = unit_costs(self.model, units, example, layers=list(layers))
         total = costs.params if s.key == "params" else costs.macs
         target = s.target * total
+        stops = sorted({m * total for m in milestones if 0 < m < s.target} | {target})
+        snapshots: dict[float, dict[str, list[int]]] = {}
         members = membership(self.graph, units)
         mask = MeanMask(work, units)
         removed: dict[str, set[int]] = {name: set() for name in layers}
@@ -180,14 +200,17 @@ class CswapPlanner:
             while True:
                 counts = {n: len(v) for n, v in removed.items()}
                 done = removal_cost(costs, counts)[0 if s.key == "params" else 1]
+                while stops and done >= stops[0] - 1e-9:
+                    snapshots[round(stops.pop(0) / total, 6)] = {
+                        n: sorted(v) for n, v in removed.items() if v}
                 if done >= target:
                     break
                 alive = {n: sorted(set(range(layers[n].size)) - removed[n]) for n in layers}
                 if scores is None or (s.rescore_every and chunks_since_score >= s.rescore_every):
-                    scores = self._score(work, units, alive, x_score, y_score)
+                    scores = self._score(work, units, alive, x_score, y_score, reference)
                     chunks_since_score = 0
                 chunk = self._next_chunk(scores, members, alive, counts, costs,
-                                         min(chunk_frac * total, target - done))
+                                         min(chunk_frac * total, stops[0] - done))
                 if not chunk:
                     stopped = "no removable unit left (every layer at its minimum)"
                     break
@@ -228,7 +251,7 @@ class CswapPlanner:
                            scores={n: [float(v) for v in arr] for n, arr in (scores or {}).items()},
                            calibration_accuracy=acc, base_calibration_accuracy=base_acc,
                            removed_fraction=fraction, seconds=time.perf_counter() - start,
-                           stopped=stopped)
+                           stopped=stopped, snapshots=snapshots)
 
     def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:
         """Units in order of harm per cost until ``budget`` (params or MACs) is covered; a chunk

@@ -72,3 +72,28 @@ def test_graph_of_another_model_is_refused(lenet, mnist, tmp_path, capsys):
                  "--data", "mnist", "--target-params", "0.3", "--out", str(tmp_path / "o"), "-q"])
     assert code == 2
     assert "another model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("objective", ["loglik", "kl"])
+def test_milestones_give_nested_plans_at_each_level(lenet, mnist, objective):
+    from pruning.cswap import CswapPlanner, CswapSettings
+    from pruning.removal import removal_cost, unit_costs
+
+    settings = CswapSettings(target_params=0.3, calibration_per_class=4, chunk=0.1, objective=objective)
+    result = CswapPlanner(lenet, None, settings).plan(mnist, milestones=(0.1, 0.2))
+    assert sorted(result.snapshots) == [0.1, 0.2, 0.3]
+    costs = unit_costs(lenet, _units(lenet), mnist.eval.images[:1])
+    previous: dict = {}
+    for level in (0.1, 0.2, 0.3):
+        removal = result.snapshots[level]
+        done = removal_cost(costs, {k: len(v) for k, v in removal.items()})[0] / costs.params
+        assert level <= done < level + 0.1
+        assert all(set(v) <= set(removal.get(k, ())) for k, v in previous.items())
+        previous = removal
+    assert result.snapshots[0.3] == result.removal
+
+
+def _units(model):
+    from causalnet.units import discover_units
+
+    return discover_units(model, torch.zeros(1, 1, 28, 28))
