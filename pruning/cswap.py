@@ -57,6 +57,10 @@ class CswapSettings:
     round_to: int | None = None           # keep a multiple of this many units per layer
     rank_by: str = "harm_per_cost"        # harm_per_cost | harm
     objective: str = "loglik"             # loglik: true-class log-likelihood | kl: KL to the original
+    # Ingredients (METHOD.md 5; switched off only for the ablation study in benchmarks/):
+    scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero
+    bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
+    joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
     seed: int = 0
 
     def validate(self) -> None:
@@ -69,6 +73,8 @@ class CswapSettings:
         if self.max_drop < 0:
             raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
                                       f"negative; got {self.max_drop}")
+        if self.scoring_ablation not in ("mean", "zero"):
+            raise CausalnetInputError("scoring_ablation must be 'mean' or 'zero'")
         if self.objective not in ("loglik", "kl"):
             raise CausalnetInputError("objective must be 'loglik' or 'kl'")
         if self.rank_by not in ("harm_per_cost", "harm"):
@@ -141,7 +147,7 @@ class CswapPlanner:
         """Per alive unit, how much mean-ablating it on the masked network helps the objective
         (negative: it harms): the mean log-ratio of p_y ("loglik"), or minus the rise of the
         KL divergence from the original model's predictions ``reference`` ("kl")."""
-        engine = InterventionEngine(work, units, x, ablation=Ablation("mean"))
+        engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.scoring_ablation))
         ref = torch.log_softmax(reference, 1)
         if self.settings.objective == "kl":
             def value(logits):  # -(KL(p_orig || p)) per image
@@ -183,7 +189,7 @@ class CswapPlanner:
         stops = sorted({m * total for m in milestones if 0 < m < s.target} | {target})
         snapshots: dict[float, dict[str, list[int]]] = {}
         members = membership(self.graph, units)
-        mask = MeanMask(work, units)
+        mask = MeanMask(work, units, values=s.scoring_ablation)
         removed: dict[str, set[int]] = {name: set() for name in layers}
         history: list[dict] = []
         try:
@@ -218,14 +224,15 @@ class CswapPlanner:
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
                 mask.set_removed(trial)
                 mask.refresh(x_cal)
-                reestimate_batchnorm(work, x_cal)
-                mask.refresh(x_cal)
+                if s.bn_between_chunks:
+                    reestimate_batchnorm(work, x_cal)
+                    mask.refresh(x_cal)
                 new_acc = 100 * accuracy(work, (x_cal, y_cal))
                 n_units = sum(len(v) for v in chunk.values())
                 entry = {"units": n_units, "calibration_accuracy": new_acc,
                          "removed_fraction": removal_cost(costs, {n: len(v) for n, v in trial.items()})[
                              0 if s.key == "params" else 1] / total}
-                if base_acc - new_acc > s.max_drop:
+                if s.joint_check and base_acc - new_acc > s.max_drop:
                     work.load_state_dict(snapshot)
                     mask.set_removed(removed)
                     mask.refresh(x_cal)

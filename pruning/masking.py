@@ -17,13 +17,17 @@ from causalnet.units import Reader, UnitMap
 
 
 class MeanMask:
-    """Persistent mean-ablation hooks on ``model``'s readers for the units in ``removed``.
+    """Persistent mean-ablation hooks on ``model``'s readers for the units in ``removed``
+    (``values="zero"``: zero ablation, the un-repaired network, for ablation studies).
 
     ``means[reader]`` are refreshed by :meth:`refresh` from the *unreplaced* reader inputs of
     the current network (the values a bias fold will use). Call :meth:`close` to remove the hooks.
     """
 
-    def __init__(self, model: nn.Module, units: UnitMap):
+    def __init__(self, model: nn.Module, units: UnitMap, values: str = "mean"):
+        if values not in ("mean", "zero"):
+            raise ValueError("values must be 'mean' or 'zero'")
+        self.values = values
         self.model = model
         self.units = units
         self.removed: dict[str, set[int]] = {layer.name: set() for layer in units}
@@ -49,7 +53,10 @@ class MeanMask:
             sl = [slice(None)] * t.ndim
             sl[d] = idx
             new = t.clone()
-            new[tuple(sl)] = self.means[reader.name][idx].to(t.dtype).view(view)
+            if self.values == "zero":
+                new[tuple(sl)] = 0
+            else:
+                new[tuple(sl)] = self.means[reader.name][idx].to(t.dtype).view(view)
             return (new, *args[1:])
         return pre
 

@@ -97,3 +97,15 @@ def _units(model):
     from causalnet.units import discover_units
 
     return discover_units(model, torch.zeros(1, 1, 28, 28))
+
+
+def test_ablation_switches_run_and_bad_values_are_refused(lenet, mnist):
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    naive = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, scoring_ablation="zero",
+                          bn_between_chunks=False, joint_check=False, rank_by="harm")
+    result = CswapPlanner(lenet, None, naive).plan(mnist)
+    assert result.stopped == "target reached" and all(h["committed"] for h in result.history)
+    for bad in ({"scoring_ablation": "half"}, {"objective": "accuracy"}):
+        with pytest.raises(CausalnetInputError):
+            CswapSettings(target_params=0.2, **bad).validate()
