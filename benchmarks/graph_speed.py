@@ -9,8 +9,8 @@
 2. A LeNet class graph against the published code's way: the same walk with one image and one
    candidate per forward (batch-1 forwards).
 
-Run: ``python benchmarks/graph_speed.py [--images 500] [--quick]``; writes
-``benchmarks/results/graph_speed.{csv,md}``.
+Run: ``python benchmarks/graph_speed.py [--images 500] [--quick] [--out DIR]`` or ``causalnet
+bench speed [--quick]``; writes ``benchmarks/results/graph_speed.{csv,md}``.
 """
 
 from __future__ import annotations
@@ -216,7 +216,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--quick", action="store_true", help="fewer images and units (smoke test)")
+    ap.add_argument("--out", default=None, help="output folder (default benchmarks/results)")
     args = ap.parse_args(argv)
+    out = Path(args.out) if args.out else RESULTS
     torch.manual_seed(0)
     per_class = max(1, (50 if args.quick else args.images) // 10)
     model = load_zoo_model("resnet20")
@@ -282,12 +284,22 @@ def main(argv=None):
     for r in rows:
         print({k: v for k, v in r.items()})
     name = "graph_speed_quick" if args.quick else "graph_speed"
-    write_csv(f"{name}.csv", rows)
+    if out == RESULTS:
+        write_csv(f"{name}.csv", rows)
+    else:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out / f"{name}.csv", buf.getvalue())
     md = (f"# Graph engine speed\n\nMachine: {machine()}. Captum's best perturbations_per_eval: "
           f"{best_ppe} (tried {', '.join(f'{k}: {v:.2f}s' for k, v in ppe_times.items())} on 100 images).\n\n"
           + markdown_table(rows) + "\n\nCommand: `python benchmarks/graph_speed.py"
           + (" --quick" if args.quick else "") + "`\n")
-    atomic_write_text(RESULTS / f"{name}.md", md)
+    atomic_write_text(out / f"{name}.md", md)
     agree = max(float(str(r["max_abs_diff"]) or 0) for r in rows if r["max_abs_diff"] != "")
     if agree > 1e-4:
         print(f"DISAGREEMENT: max abs diff {agree}", file=sys.stderr)
