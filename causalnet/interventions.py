@@ -316,8 +316,9 @@ class InterventionEngine:
     def _subtractable(self, names: list[str], r: int, splice) -> str | None:
         """The first intervened reader when its output can be corrected by subtracting the
         unit's contribution instead of recomputing it: one unit per forward, a Conv2d (groups=1)
-        or Linear called once, reading clean inputs (nothing before it is intervened)."""
-        if r != 1 or splice or not self.cache_prefix or self.ablation.mode == "resample":
+        or Linear called once, reading clean inputs (nothing before it is intervened). A path
+        intervention works too: the splice hook then keeps the corrected outputs of S only."""
+        if r != 1 or not self.cache_prefix or self.ablation.mode == "resample":
             return None
         first = min(names, key=lambda n: self.recorder.spans[n][0][0])
         module = self.modules[first]

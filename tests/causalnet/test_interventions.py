@@ -156,3 +156,16 @@ def test_first_order_estimate_is_exact_for_the_last_linear_reader(cnn, mode):
     est = first_order_effects(engine, layer, lambda lg: lg[:, 0], key="logit0")
     exact = engine.ablate(layer, list(range(layer.size)))[..., 0] - engine.clean[:, 0]
     torch.testing.assert_close(est, exact, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("layer_name,reader", [("conv3", "fc1"), ("fc1", "fc2")])
+def test_path_intervention_by_subtraction_equals_the_recomputed_one(cnn, layer_name, reader):
+    """One unit per forward corrects the reader's cached output (subtraction); three per forward
+    recompute it: a path intervention gives the same logits either way."""
+    model, units, x = cnn
+    layer = units.layer(layer_name)
+    splice = {reader: torch.tensor([0, 2])}
+    one, three = (InterventionEngine(model, units, x, units_per_forward=k).ablate(
+        layer, range(layer.size), readers=[reader], splice=splice) for k in (1, 3))
+    torch.testing.assert_close(one, three, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(one, InterventionEngine(model, units, x).clean.expand_as(one))
