@@ -196,9 +196,18 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
         names = dict(model.named_modules())
         module_names = {m: n for n, m in names.items()}
         out_name = output_layer or _output_layer(model, order, out)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        # Torch-Pruning traces through autograd: frozen parameters (requires_grad=False) would
+        # be invisible to it, so they are unfrozen for the trace and frozen again after
+        frozen = [p for p in model.parameters() if not p.requires_grad]
+        try:
+            for p in frozen:
+                p.requires_grad_(True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        finally:
+            for p in frozen:
+                p.requires_grad_(False)
         attn = {n: m for n, m in names.items() if _is_attention(m) and n not in ignore_set}
         fused = {n: m for n, m in names.items()
                  if isinstance(m, nn.MultiheadAttention) and n not in ignore_set}

@@ -61,3 +61,16 @@ def test_torchvision_vit_heads_are_intervened_exactly():
         torch.testing.assert_close(out[h], ablate_naive(model, heads, h, x), atol=1e-5, rtol=1e-5)
     assert (out - engine.clean).abs().max() > 1e-3
     assert "forward" not in mha.__dict__          # the fused forward is back
+
+
+def test_frozen_parameters_are_discovered_and_stay_frozen():
+    from causalnet.units import discover_units
+    from causalnet.zoo import load_zoo_model
+
+    model = load_zoo_model("lenet5")
+    x = torch.zeros(1, 1, 28, 28)
+    expected = [(layer.name, layer.size) for layer in discover_units(model, x)]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    assert [(layer.name, layer.size) for layer in discover_units(model, x)] == expected
+    assert not any(p.requires_grad for p in model.parameters())
