@@ -21,11 +21,12 @@ from .baselines import BASELINES, baseline_scores, plan_by_scores
 from .cswap import CswapPlanner, CswapSettings
 from .io import make_plan
 from .masking import MeanMask
+from .reconstruct import kept_outputs, reconstruct_readers
 from .removal import prune_units, removable_layers, unit_costs
 from .repair import fold_means, reestimate_batchnorm
 
 METHODS = ("cswap", *BASELINES)
-REPAIRS = ("bias", "bn")
+REPAIRS = ("bias", "bn", "lsq")
 
 
 def _check_repair(repair: Sequence[str]) -> tuple[str, ...]:
@@ -39,11 +40,14 @@ def finalize(model: nn.Module, removal: dict[str, list[int]], x_cal: torch.Tenso
              repair: Sequence[str], example: torch.Tensor) -> tuple[nn.Module, dict]:
     """A pruned copy of ``model`` without ``removal``'s units, repaired as asked: the removed
     units' means (measured on the network without them, BatchNorm re-estimated when "bn") folded
-    into their readers' biases ("bias"), BatchNorm statistics re-estimated ("bn")."""
+    into their readers' biases ("bias"), the readers' weights re-solved by least squares to give
+    their original outputs ("lsq", which subsumes "bias"), BatchNorm statistics re-estimated
+    ("bn", last)."""
     work = copy.deepcopy(model).eval()
     units = discover_units(work, example)
     changed: dict = {}
-    if removal and "bias" in repair:
+    solved = kept_outputs(work, units, removal) if removal and "lsq" in repair else {}
+    if removal and ("bias" in repair or "lsq" in repair):
         mask = MeanMask(work, units)
         try:
             mask.set_removed({k: set(v) for k, v in removal.items()})
@@ -54,9 +58,13 @@ def finalize(model: nn.Module, removal: dict[str, list[int]], x_cal: torch.Tenso
             means = mask.means
         finally:
             mask.close()
-        changed = fold_means(work, units, removal, means)
+        changed = fold_means(work, units, removal, means, skip=set(solved))
     if removal:
         prune_units(work, units, removal, example)
+        if solved:
+            done = reconstruct_readers(work, model, solved, x_cal)
+            changed["reconstructed"] = done["reconstructed"]
+            changed["created_biases"] = changed.get("created_biases", []) + done["created_biases"]
     if "bn" in repair:
         reestimate_batchnorm(work, x_cal)
         changed["batchnorm_reestimated"] = True

@@ -75,7 +75,9 @@ def register(subparsers) -> None:
                    help="chunks between re-scores on the repaired network (0: the graph's scores)")
     p.add_argument("--round-to", type=int, default=None, help="keep a multiple of N units per layer")
     p.add_argument("--repair", default="bias,bn",
-                   help="training-free repair: bias (fold removed means), bn (re-estimate BatchNorm)")
+                   help="training-free repair: bias (fold removed means), bn (re-estimate BatchNorm), "
+                        "lsq (re-solve each consumer of removed units by least squares to give its "
+                        "original outputs; replaces bias)")
     p.add_argument("--no-repair", action="store_true", help="no repair at all (for comparison)")
     p.add_argument("--calibration", type=int, default=20, help="calibration images per class")
     p.add_argument("--seed", type=int, default=0)

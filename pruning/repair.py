@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import torch
 from torch import nn
@@ -75,7 +75,7 @@ def _contribution(module: nn.Module, name: str, idx: torch.Tensor, mean: torch.T
 
 @torch.no_grad()
 def fold_means(model: nn.Module, units: UnitMap, removal: Removal,
-               means: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
+               means: Mapping[str, torch.Tensor], *, skip: Collection[str] = ()) -> dict[str, list[str]]:
     """Fold the mean contribution of the units in ``removal`` into their readers, in place.
 
     Call it BEFORE :func:`pruning.removal.prune_units` with the same ``units`` and ``removal``;
@@ -85,7 +85,8 @@ def fold_means(model: nn.Module, units: UnitMap, removal: Removal,
     image and the true contribution is smaller); a reader without a bias followed by a BatchNorm
     shifts that BatchNorm's running mean down by the same amount (exact in eval mode); otherwise
     a bias holding the contribution is created. After removal the model computes what the
-    mean-ablated model computed. Returns which modules changed: ``biases``, ``batchnorms``,
+    mean-ablated model computed. Readers in ``skip`` are left alone (another repair re-solves
+    them). Returns which modules changed: ``biases``, ``batchnorms``,
     ``created_biases`` (a saved plan must recreate the last).
     """
     removal = normalize_removal(model, units, removal)
@@ -93,6 +94,8 @@ def fold_means(model: nn.Module, units: UnitMap, removal: Removal,
     deltas: dict[str, torch.Tensor] = {}
     for name, removed in removal.items():
         for reader in units.layer(name).readers:
+            if reader.name in skip:
+                continue
             if reader.name not in means:
                 raise CausalnetInputError(f"no mean for reader {reader.name!r} of {name!r}; "
                                           "compute means with pruning.repair.reader_means")
