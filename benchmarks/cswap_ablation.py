@@ -14,12 +14,13 @@ ingredients are switched on one at a time:
    moves; the KL keeps the whole output distribution).
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
-level (milestones), then removed physically and repaired (bias folding + BatchNorm
-re-estimation, like every baseline) and measured on the 10k MNIST test images. The named
+level (milestones), then removed physically and repaired like every baseline (bias folding +
+BatchNorm re-estimation, and least-squares reconstruction) and measured on the 10k MNIST test
+images. The named
 baseline, global L1 magnitude with the same repair, runs in the same process.
 
 Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--quick]``;
-writes ``benchmarks/results/cswap_ablation.{csv,md}``.
+writes ``benchmarks/results/cswap_ablation_MODEL.{csv,md}``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from pruning.cswap import CswapPlanner, CswapSettings
 
 NAIVE = CswapSettings(scoring_ablation="zero", bn_between_chunks=False, joint_check=False,
                       rank_by="harm", rescore_every=2, objective="loglik")
+
+REPAIRS = [("bias", "bn"), ("lsq",)]
 
 STEPS = [
     ("naive: zero-ablation scores on the un-repaired net, no checks, rank by harm", {}),
@@ -75,13 +78,15 @@ def main(argv=None) -> int:
 
     def measure(label: str, removal_at: dict, seconds: float, stopped: str) -> None:
         row = {"planner": label}
-        for level in levels:
-            removal = removal_at.get(round(level, 6))
-            if removal is None:
-                row[f"test_acc_{int(100 * level)}"] = "not reached"
-                continue
-            pruned, _ = finalize(model, removal, x_cal, ("bias", "bn"), example)
-            row[f"test_acc_{int(100 * level)}"] = round(100 * accuracy(pruned, test), 2)
+        for repair in REPAIRS:
+            for level in levels:
+                key = f"{'+'.join(repair)}_{int(100 * level)}"
+                removal = removal_at.get(round(level, 6))
+                if removal is None:
+                    row[key] = "not reached"
+                    continue
+                pruned, _ = finalize(model, removal, x_cal, repair, example)
+                row[key] = round(100 * accuracy(pruned, test), 2)
         row.update({"plan_s": round(seconds, 1), "stopped": stopped})
         rows.append(row)
         print(row, flush=True)
@@ -99,15 +104,17 @@ def main(argv=None) -> int:
         result = CswapPlanner(model, graph, settings).plan(data, example, milestones=tuple(levels[:-1]))
         measure(label, result.snapshots, time.perf_counter() - start, result.stopped)
 
-    stem = "cswap_ablation_quick" if args.quick else "cswap_ablation"
+    stem = "cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}"
     write_csv(f"{stem}.csv", rows)
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")
     md = (f"# C-SWAP ingredients, one at a time ({name}, MNIST test accuracy)\n\n"
           f"Each row adds one ingredient to the row above; every pruned model is removed physically "
-          f"and gets the same repair (bias folding + BatchNorm re-estimation on "
-          f"{len(x_cal)} calibration images, seed {args.seed}). Columns: test accuracy at that "
-          f"fraction of parameters removed; plan_s: planning time for the whole run.\n\n"
+          f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
+          f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
+          f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "
+          f"at that percentage of parameters removed; plan_s: planning time for the whole run. "
+          f"Unpruned: {100 * accuracy(model, test):.2f}%.\n\n"
           f"Machine: {machine()}.\n\n" + markdown_table(rows) + f"\n\nCommand: `{cmd}`\n")
     atomic_write_text(RESULTS / f"{stem}.md", md)
     return 0

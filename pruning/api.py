@@ -27,6 +27,10 @@ from .repair import fold_means, reestimate_batchnorm
 
 METHODS = ("cswap", *BASELINES)
 REPAIRS = ("bias", "bn", "lsq")
+# The default: least-squares reconstruction of every consumer of removed units (mean folding
+# where a dense solve does not apply). On the zoo ResNet-20 at 50% of parameters removed it kept
+# 99.40% (C-SWAP) where bias folding + BatchNorm re-estimation kept 98.59% (docs/pruning_status.md).
+DEFAULT_REPAIR = ("lsq",)
 
 
 def _check_repair(repair: Sequence[str]) -> tuple[str, ...]:
@@ -98,7 +102,7 @@ class BaselineRanking:
 
 def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = None,
           method: str = "cswap", target_params: float | None = None,
-          target_macs: float | None = None, max_drop: float = 1.0, repair: Sequence[str] = REPAIRS,
+          target_macs: float | None = None, max_drop: float = 1.0, repair: Sequence[str] = DEFAULT_REPAIR,
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
           chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
           score_per_class: int = 10, seed: int = 0,

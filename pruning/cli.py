@@ -74,7 +74,7 @@ def register(subparsers) -> None:
     p.add_argument("--rescore-every", type=int, default=1,
                    help="chunks between re-scores on the repaired network (0: the graph's scores)")
     p.add_argument("--round-to", type=int, default=None, help="keep a multiple of N units per layer")
-    p.add_argument("--repair", default="bias,bn",
+    p.add_argument("--repair", default="lsq",
                    help="training-free repair: bias (fold removed means), bn (re-estimate BatchNorm), "
                         "lsq (re-solve each consumer of removed units by least squares to give its "
                         "original outputs; replaces bias)")
@@ -111,6 +111,6 @@ def demo_step(context: dict) -> None:
     args = argparse.Namespace(model=context["model_spec"], graph=str(context["graph"]),
                               data=context["data_spec"], method="cswap", target_params=0.5,
                               target_macs=None, max_drop=1.0, rescore_every=1, round_to=None,
-                              repair="bias,bn", no_repair=False, calibration=20, seed=0,
+                              repair="lsq", no_repair=False, calibration=20, seed=0,
                               out=str(out), trust=False, quiet=context.get("quiet", False))
     run_prune(args)
