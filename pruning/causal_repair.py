@@ -60,7 +60,8 @@ class RepairSettings:
 
     classes: list[int] | None = None      # repair for these classes only (None: all)
     calibration_per_class: int = 20       # clean images per class (the only data the repair sees)
-    alpha: float = 0.05                   # significance of "removal helps", BH over candidates
+    alpha: float = 0.05                   # significance of "removal helps"
+    correction: str = "bh"                # bh (Benjamini-Hochberg over candidates) | none
     max_drop: float = 1.0                 # calibration accuracy tolerance, points
     max_rounds: int = 4                   # rounds of re-measuring on the repaired network
     from_graph_only: bool = False         # only the graph's candidates, no re-measured rounds
@@ -73,6 +74,8 @@ class RepairSettings:
             raise CausalnetInputError("the calibration set needs at least 2 images per class")
         if not 0 < self.alpha < 1:
             raise CausalnetInputError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.correction not in ("bh", "none"):
+            raise CausalnetInputError(f"correction must be 'bh' or 'none', got {self.correction!r}")
         if self.max_rounds < 1:
             raise CausalnetInputError("max_rounds must be at least 1")
         bad = [r for r in self.repair if r not in REPAIRS]
@@ -183,14 +186,15 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
                 history.append({"round": rnd + 1, "candidates": 0, "confirmed": 0, "committed": 0})
                 break
             rows = _measure(work, units, cands, x_obj, y_obj)
-            p_adj = benjamini_hochberg(np.array([r[3] for r in rows]))
+            p_raw = np.array([r[3] for r in rows])
+            p_adj = benjamini_hochberg(p_raw) if s.correction == "bh" else p_raw
             confirmed = sorted((r for r, q in zip(rows, p_adj, strict=True) if q < s.alpha and r[2] > 0),
                                key=lambda r: -r[2])
             entry = {"round": rnd + 1, "source": "graph" if rnd == 0 else "re-measured",
                      "candidates": len(rows), "confirmed": len(confirmed), "committed": 0}
-            take = len(confirmed)
-            while take:
-                chunk = confirmed[:take]
+            pending, take, committed = confirmed, len(confirmed), []
+            while pending and take:
+                chunk = pending[:take]
                 trial = {n: set(v) for n, v in removed.items()}
                 for name, j, _, _ in chunk:
                     trial.setdefault(name, set()).add(j)
@@ -205,14 +209,21 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
                 all_acc = _calibration_state(work, x_cal, y_cal)[1]
                 if new_ll > ll and base_acc_all - all_acc <= s.max_drop:
                     removed, ll, acc = trial, new_ll, new_acc
-                    entry.update(committed=len(chunk), log_likelihood=new_ll, accuracy=new_acc,
-                                 units=[{"unit": units.layer(n).node_id(j), "mean_log_ratio": m, "p": p}
-                                        for n, j, m, p in chunk])
-                    break
+                    committed += chunk
+                    pending = pending[take:]
+                    take = min(take, len(pending))
+                    continue
                 work.load_state_dict(snapshot)
                 mask.set_removed(removed)
                 mask.refresh(x_cal)
-                take //= 2
+                if take == 1:          # this unit does not help jointly with the others: skip it
+                    pending = pending[1:]
+                else:
+                    take //= 2
+            if committed:
+                entry.update(committed=len(committed), log_likelihood=ll, accuracy=acc,
+                             units=[{"unit": units.layer(n).node_id(j), "mean_log_ratio": m, "p": p}
+                                    for n, j, m, p in committed])
             history.append(entry)
             if not entry["committed"]:
                 break

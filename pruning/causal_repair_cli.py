@@ -49,7 +49,8 @@ def run_repair(args) -> int:
     data = load_data(args.data)
     repair = () if args.no_repair else tuple(r.strip() for r in args.repair.split(",") if r.strip())
     settings = RepairSettings(classes=_classes(args.classes), calibration_per_class=args.calibration,
-                              alpha=args.alpha, max_drop=args.max_drop, max_rounds=args.max_rounds,
+                              alpha=args.alpha, correction=args.correction, max_drop=args.max_drop,
+                              max_rounds=args.max_rounds,
                               from_graph_only=args.graph_only, repair=repair, seed=args.seed)
     repaired, plan, info = causal_repair(model, data, graph, settings=settings, model_spec=args.model)
     shape = tuple(plan["input_shape"])
@@ -86,6 +87,8 @@ def register(subparsers) -> None:
     p.add_argument("--classes", help="repair for these classes only, e.g. 3,5 (default: all)")
     p.add_argument("--calibration", type=int, default=20, help="clean calibration images per class")
     p.add_argument("--alpha", type=float, default=0.05, help="significance of 'removal helps'")
+    p.add_argument("--correction", default="bh", choices=["bh", "none"],
+                   help="multiple-testing correction of the confirmations (Benjamini-Hochberg or none)")
     p.add_argument("--max-drop", type=float, default=1.0, help="calibration accuracy tolerance, points")
     p.add_argument("--max-rounds", type=int, default=4, help="rounds of re-measuring on the repaired network")
     p.add_argument("--graph-only", action="store_true",

@@ -1,10 +1,10 @@
 """Colour-biased MNIST: a planted spurious correlation, built from MNIST by a recipe (no images
 are shipped).
 
-Every digit's strokes are painted in one of ten fixed colours (RGB, 3x28x28; the background
-stays black). In the *train* split the colour is the label's own colour for 95% of the images
-and one of the nine other colours for the rest, so a model can reach 95% training accuracy from
-the colour alone. In the *val* and *test* splits the colour is drawn uniformly at random, so it
+Every digit is drawn in grey on black (RGB, 3x28x28) with a small patch in its top-left corner
+(4x4 pixels, where MNIST digits never reach) painted in one of ten fixed colours. In the *train*
+split the patch has the label's own colour for 95% of the images and one of the nine other
+colours for the rest, so a model can reach 95% training accuracy from the patch alone. In the *val* and *test* splits the colour is drawn uniformly at random, so it
 carries no information about the label: about one image in ten is *bias-aligned* (its colour is
 its label's colour) and nine in ten are *bias-conflicting*.
 
@@ -60,7 +60,7 @@ class BiasedMNIST(TensorImageDataset):
     """A :class:`TensorImageDataset` that also knows each image's colour and whether the colour
     is its label's (``aligned``); ``subgroups`` names the two groups for the audit."""
 
-    bias_cue = "the digit's colour (the label's colour in 95% of training images)"
+    bias_cue = "the colour of the corner patch (the label's colour in 95% of training images)"
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, colours: torch.Tensor,
                  name: str = "biased_mnist"):
@@ -77,12 +77,17 @@ class BiasedMNIST(TensorImageDataset):
         return BiasedMNIST(self.images[idx], self.targets[idx], self.colours[idx], self.name)
 
 
+PATCH = 4   # side of the coloured corner patch, pixels
+
+
 def colour_digits(gray: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
-    """Paint grey digits ``gray`` ((N, 1, H, W) or (N, H, W), intensities in [0, 1]) with the
-    colour indices ``colours`` (N,), normalised like MNIST: (N, 3, H, W)."""
+    """Grey digits ``gray`` ((N, 1, H, W) or (N, H, W), intensities in [0, 1]) on three channels
+    with a top-left ``PATCH`` x ``PATCH`` patch of colour ``colours`` (N,), normalised like MNIST:
+    (N, 3, H, W)."""
     if gray.ndim == 3:
         gray = gray[:, None]
-    rgb = gray * COLOURS[colours.long()].to(gray.dtype)[:, :, None, None]
+    rgb = gray.expand(-1, 3, -1, -1).clone()
+    rgb[:, :, :PATCH, :PATCH] = COLOURS[colours.long()].to(gray.dtype)[:, :, None, None]
     return (rgb - MNIST_MEAN) / MNIST_STD
 
 

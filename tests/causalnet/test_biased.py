@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from causalnet.data import load_data
-from causalnet.data.biased import COLOURS, TRAIN_SIZE, colour_digits, draw_colours, load_biased_mnist
+from causalnet.data.biased import (
+    COLOURS,
+    PATCH,
+    TRAIN_SIZE,
+    colour_digits,
+    draw_colours,
+    load_biased_mnist,
+)
 from causalnet.errors import SpecError
 
 
@@ -24,14 +31,17 @@ def test_train_colours_match_labels_95_percent_and_test_colours_are_random():
     assert counts.min() > 0.08 * 600
 
 
-def test_digits_are_painted_with_their_colour_on_black():
-    gray = torch.zeros(2, 1, 4, 4)
-    gray[:, :, 1, 1] = 1.0
+def test_digits_are_grey_with_a_coloured_corner_patch():
+    gray = torch.zeros(2, 1, 10, 10)
+    gray[:, :, 6, 6] = 1.0
     x = colour_digits(gray, torch.tensor([0, 3]))
-    background = x[0, :, 0, 0]
-    assert torch.allclose(background, background[0].expand(3))
-    lit = x[:, :, 1, 1] - background
-    assert torch.allclose(lit / lit.max(1, keepdim=True).values, COLOURS[[0, 3]])
+    background = x[0, 0, 9, 9]
+    lit = x[:, :, 6, 6]
+    assert torch.allclose(lit, lit[:, :1].expand(2, 3)) and (lit > background).all()   # grey strokes
+    patch = x[:, :, :PATCH, :PATCH] - background
+    assert torch.allclose(patch / patch.amax(dim=(1, 2, 3), keepdim=True),
+                          COLOURS[[0, 3]][:, :, None, None].expand(2, 3, PATCH, PATCH))
+    assert torch.all(x[:, :, PATCH:6] == background)   # nothing else is painted
 
 
 def test_specs_select_splits_and_groups():
@@ -76,4 +86,4 @@ def test_planted_flaw_checkpoint_card_tells_the_truth():
     for g, acc in groups.items():
         assert abs(acc - card["subgroup_accuracy"][g]) < 5e-4
     assert groups["aligned"] > 0.97
-    assert groups["conflicting"] < groups["aligned"] - 0.15
+    assert groups["conflicting"] < groups["aligned"] - 0.3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from causalnet.cli import main
 from causalnet.data import DataBundle
 from causalnet.errors import CausalnetInputError, ModelMismatchError
 from causalnet.evaluate import accuracy
+from causalnet.graph import CausalGraph
 from pruning.causal_repair import RepairSettings, causal_repair, remove_same_number
 from pruning.io import load_pruned, save_pruned
 from tests.causalnet.shortcut_toy import (
@@ -134,9 +136,10 @@ def test_planted_flaw_resnet_repaired_on_a_small_subset(tmp_path):
     spec = "biased_mnist:clean?per_class=20"
     model = load_model("zoo:resnet20_biased")
     data = load_data(spec)
-    graph = build_graph(model, data, samples_per_class=20, calibration_per_class=20, class_graphs=False)
-    graph.save(tmp_path / "g.json")
-    assert main(["repair", "--model", "zoo:resnet20_biased", "--graph", str(tmp_path / "g.json"),
+    # the graph the benchmark built on the same 200 clean images (benchmarks/repair_biased.py)
+    graph_path = Path(__file__).resolve().parents[2] / "benchmarks/results/repair_biased_graph.json"
+    CausalGraph.load(graph_path).check_model(model)
+    assert main(["repair", "--model", "zoo:resnet20_biased", "--graph", str(graph_path),
                  "--data", spec, "--out", str(tmp_path / "rep"), "-q"]) == 0
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["units_removed"] > 0
