@@ -1,0 +1,41 @@
+"""Smoke test of the pruning benchmark: the quick run writes well-formed CSV, markdown and PNG
+(the values are not checked: they are the benchmark's business)."""
+
+import csv
+
+from benchmarks import pruning_tradeoff as pt
+
+
+def test_quick_run_writes_wellformed_outputs(tmp_path):
+    files = pt.run(quick=True, out_dir=tmp_path)
+    names = {f.name for f in files}
+    assert "pruning_tradeoff_quick.csv" in names and "pruning_tradeoff_quick.md" in names
+    assert all(f.exists() and f.parent == tmp_path for f in files)
+    pngs = [f for f in files if f.suffix == ".png"]
+    assert pngs and all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in pngs)
+
+    with open(tmp_path / "pruning_tradeoff_quick.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == pt.FIELDS
+        rows = list(reader)
+    job = pt.quick_plan()[0]
+    pruned = [r for r in rows if r["method"] != "unpruned"]
+    # every method, level and repair has exactly one row, with numbers when it ran
+    keys = {(r["method"], r["target"], r["repair"]) for r in pruned}
+    assert len(keys) == len(pruned) == len(job.methods) * len(job.levels) * len(pt.REPAIRS)
+    assert [r["status"] for r in rows if r["method"] == "unpruned"] == ["ok"]
+    for r in rows:
+        assert r["status"] in ("ok", "not reached", "n/a"), r
+        if r["status"] == "ok":
+            assert 0.0 <= float(r["accuracy"]) <= 1.0
+            assert int(r["params"]) > 0 and int(r["macs"]) > 0
+            assert -1e-9 <= float(r["params_removed"]) < 1.0
+    assert any(r["latency_b64_ms"] for r in pruned if r["status"] == "ok")
+
+    md = (tmp_path / "pruning_tradeoff_quick.md").read_text()
+    assert md.startswith("# Pruning trade-off") and "| method |" in md and "cswap+repair" in md
+
+    # resumable: a second run computes nothing and keeps the rows
+    pt.run(quick=True, out_dir=tmp_path)
+    with open(tmp_path / "pruning_tradeoff_quick.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
