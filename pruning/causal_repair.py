@@ -53,6 +53,10 @@ from .repair import reestimate_batchnorm
 
 METHOD = "causal_repair"
 
+# Means folded into the readers' biases + BatchNorm re-estimated: the operation the selection
+# measures (mean ablation on the masked network), so what is chosen is what is applied.
+REPAIR = ("bias", "bn")
+
 
 @dataclass
 class RepairSettings:
@@ -65,7 +69,7 @@ class RepairSettings:
     max_drop: float = 1.0                 # calibration accuracy tolerance, points
     max_rounds: int = 4                   # rounds of re-measuring on the repaired network
     from_graph_only: bool = False         # only the graph's candidates, no re-measured rounds
-    repair: tuple[str, ...] = REPAIRS     # bias (fold means), bn (re-estimate BatchNorm)
+    repair: tuple[str, ...] = REPAIR      # bias (fold means), bn (re-estimate BatchNorm); lsq too
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -264,7 +268,7 @@ def causal_repair(model: nn.Module, data: DataBundle, graph: CausalGraph, *,
 
 
 def remove_same_number(model: nn.Module, n_units: dict[str, int] | int, method: str, x_cal: torch.Tensor,
-                       y_cal: torch.Tensor, *, repair: Sequence[str] = REPAIRS, seed: int = 0,
+                       y_cal: torch.Tensor, *, repair: Sequence[str] = REPAIR, seed: int = 0,
                        per_layer: bool = True) -> tuple[nn.Module, dict[str, list[int]]]:
     """A control: remove as many units as a repair did, chosen by a baseline criterion
     (``l1``: smallest magnitude, ``random``), with the same training-free repair. With
