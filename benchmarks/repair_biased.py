@@ -1,8 +1,8 @@
 """The planted-flaw proof: repair zoo:resnet20_biased (a ResNet-20 that learned "digit colour =
 label" from colour-biased MNIST) with its causal graph and 20 clean images per class, no training;
 compare with removing the same number of units per layer by L1 magnitude and at random (3 seeds),
-all with the same training-free repair (means folded into biases, BatchNorm re-estimated on the
-same 200 images), and with that repair alone (no unit removed).
+all with the same training-free repair (the pruner's least-squares reconstruction of the readers of
+removed units, then BatchNorm re-estimated on the same 200 images), and with that repair alone (no unit removed).
 
 Accuracy is measured on the whole colour-biased MNIST test set, split into bias-aligned images
 (colour = the label's colour) and bias-conflicting ones.
@@ -33,7 +33,7 @@ from causalnet.fingerprint import model_fingerprint  # noqa: E402
 from causalnet.graph import CausalGraph  # noqa: E402
 from causalnet.models import load_model  # noqa: E402
 from pruning.api import finalize  # noqa: E402
-from pruning.causal_repair import RepairSettings, causal_repair, remove_same_number  # noqa: E402
+from pruning.causal_repair import REPAIR, RepairSettings, causal_repair, remove_same_number  # noqa: E402
 from pruning.causal_repair_cli import subgroup_accuracy  # noqa: E402
 
 MODEL = "zoo:resnet20_biased"
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     n = sum(counts.values())
     rows.append(_row("causal repair (graph + 20 clean/class)", repaired, test, n, before))
     x_cal, y_cal = calibration_set(data.fit, 20, seed=0)
-    only, _ = finalize(model, {}, x_cal, ("bias", "bn"), x_cal[:1])
+    only, _ = finalize(model, {}, x_cal, REPAIR, x_cal[:1])
     rows.append(_row("same repair, no unit removed (BN re-estimated)", only, test, 0, before))
     l1, _ = remove_same_number(model, counts, "l1", x_cal, y_cal)
     rows.append(_row("L1 magnitude, same units per layer", l1, test, n, before))
@@ -102,8 +102,8 @@ def main(argv=None) -> int:
             f"({len(data.fit)} clean images, colours random): the causal graph was built on them "
             f"({'reused from an earlier run' if reused else f'{graph_s:.0f} s'}) and the repair confirmed and removed units "
             f"on them ({repair_s:.0f} s). No training anywhere. Controls remove the same number of units from "
-            f"the same layers ({removed}) and get the same repair (means folded into biases, BatchNorm "
-            f"re-estimated on the same 200 images).\n\n"
+            f"the same layers ({removed}) and get the same repair ({'+'.join(REPAIR)}: least-squares "
+            f"reconstruction of the readers, BatchNorm re-estimated on the same 200 images).\n\n"
             + markdown_table(rows)
             + "\n\nRounds of the causal repair (candidates measured on the calibration set, confirmed = "
               "removal raises log p(true) significantly, BH; committed = kept after the joint check):\n\n"

@@ -93,7 +93,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-rounds", type=int, default=4, help="rounds of re-measuring on the repaired network")
     p.add_argument("--graph-only", action="store_true",
                    help="remove only confirmed graph candidates (no re-measured rounds)")
-    p.add_argument("--repair", default="bias,bn", help="bias (fold removed means), bn (re-estimate BatchNorm)")
+    p.add_argument("--repair", default="lsq,bn",
+                   help="lsq (least-squares reconstruction of the readers), bias (fold removed means), "
+                        "bn (re-estimate BatchNorm)")
     p.add_argument("--no-repair", action="store_true", help="remove units without bias folding or BN")
     p.add_argument("--seed", type=int, default=0)
     add_common_options(p)
