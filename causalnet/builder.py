@@ -66,7 +66,7 @@ class BuildSettings:
     max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
     global_effects: bool = True
     class_graphs: bool = True
-    units_per_forward: int | str = "auto"  # >1 replicates the batch; auto: 8 for flat Linear readers, else 1
+    units_per_forward: int | str = "auto"  # >1 replicates the batch; auto: many for flat Linear readers, else 1
     screen: bool = False                  # fast mode: first-order screening before exact tests
     screen_margin: float = 1.5            # class walks: exact-test candidates within this many z
     global_screen_margin: float = 0.5     # global effects: ... within this many t units

@@ -18,7 +18,9 @@ The engine can also replicate the batch and switch one unit off per replica
 (``units_per_forward``). On the CPU measured here that was slower than one unit per forward for
 convolutional and token-wise suffixes and faster for flat linear ones, so by default
 (``"auto"``) it replicates only for the latter, by a fixed rule: the same seed gives the same
-numbers to the last bit. Soft values and resample donors are drawn once per unit from the seed
+numbers to the last bit. For a flat Linear reader it replicates only the reader's corrected
+output and what follows it (up to 8192 rows per forward), never the prefix; where the model
+reads the prefix again after that reader (a shape clash), it falls back to full replicas. Soft values and resample donors are drawn once per unit from the seed
 and the layer's name, so they do not depend on how units are grouped into forwards either.
 The user's model is never changed: hooks are removed and modules restored even on error.
 """
@@ -131,6 +133,7 @@ class InterventionEngine:
         self.units_per_forward = units_per_forward if units_per_forward == "auto" else max(1, int(units_per_forward))
         self._grad_cache: dict = {}
         self._tiled: dict = {}
+        self._untiled_failed: set[str] = set()
         self._soft: dict[tuple, torch.Tensor] = {}
         self._perm: dict[tuple, torch.Tensor] = {}
         self._layer_of = {id(rd): layer for layer in unit_map for rd in layer.readers}
@@ -358,9 +361,78 @@ class InterventionEngine:
             return out
         return forward
 
+    def _many_subtractable(self, names: list[str], splice) -> str | None:
+        """The reader when several units can be switched off in one forward by subtraction on
+        an un-replicated prefix: one flat Linear reader (N, features) called once, zero, mean or
+        soft values (a path intervention may splice that reader). Only the reader's output and
+        what follows it are replicated, so the prefix is neither tiled nor recomputed."""
+        if (len(names) != 1 or (splice and set(splice) != set(names)) or not self.cache_prefix
+                or self.n < 2  # with one input a stale prefix output would broadcast silently
+                or self.ablation.mode == "resample" or names[0] in self._untiled_failed):
+            return None
+        name = names[0]
+        outs = self.recorder.outputs[name]
+        if (isinstance(self.modules[name], nn.Linear) and len(outs) == 1
+                and isinstance(outs[0], torch.Tensor) and outs[0].ndim == 2):
+            return name
+        return None
+
+    def _subtract_many_forward(self, reader: Reader, part: list[int], out_index: torch.Tensor | None):
+        """A forward for a flat Linear ``reader`` that returns (r * N, out): replica i is its
+        clean output plus the change that switching off unit ``part[i]`` makes (on the outputs
+        ``out_index`` only, for a path intervention)."""
+        module = reader.module
+        clean = self.recorder.outputs[reader.name][0]
+        cols = torch.cat([reader.index[u] for u in part])
+        owner = torch.repeat_interleave(torch.arange(len(part)),
+                                        torch.tensor([len(reader.index[u]) for u in part]))
+        block = torch.zeros(len(part), len(cols), dtype=clean.dtype)
+        block[owner, torch.arange(len(cols))] = 1.0
+        weight = module.weight[:, cols]
+        if out_index is not None:
+            keep = torch.zeros(len(weight), dtype=torch.bool)
+            keep[out_index] = True
+            weight = weight * keep[:, None].to(weight.dtype)
+
+        def forward(x, *args, **kwargs):
+            own = x[:, cols]
+            if self.ablation.mode == "zero":
+                delta = -own
+            else:
+                vals = self._values(reader, x.unsqueeze(0), 1).reshape(-1)
+                delta = vals[cols] - own
+            change = torch.einsum("nc,rc,oc->rno", delta, block, weight.to(delta.dtype))
+            return (clean.unsqueeze(0) + change).reshape(len(part) * len(clean), -1)
+        return forward
+
+    def _forward_many(self, name: str, layer: UnitLayer, part: list[int],
+                      splice: dict[str, torch.Tensor] | None) -> torch.Tensor | None:
+        """Logits (r * N, classes) by :meth:`_subtract_many_forward`, or None where the model
+        reads the un-replicated prefix after the reader too (a shape clash), in which case the
+        reader falls back to the replicated path for good."""
+        module = self.modules[name]
+        old = module.__dict__.get("forward")
+        module.forward = self._subtract_many_forward(layer.reader(name), part, (splice or {}).get(name))
+        try:
+            with self._prefix_stubs([name], 1):
+                out = self.model(self.x)
+        except RuntimeError:
+            out = None
+        finally:
+            _restore_forward(module, old)
+        if not isinstance(out, torch.Tensor) or out.shape != (len(part) * self.n, *self.clean.shape[1:]):
+            self._untiled_failed.add(name)
+            return None
+        return out.float()
+
     def _forward(self, layer: UnitLayer, names: list[str], part: list[int],
                  splice: dict[str, torch.Tensor] | None) -> torch.Tensor:
         r = len(part)
+        many = self._many_subtractable(names, splice) if r > 1 else None
+        if many is not None:
+            out = self._forward_many(many, layer, part, splice)
+            if out is not None:
+                return out.reshape(r, self.n, -1)
         subtract = self._subtractable(names, r, splice)
         with ExitStack() as stack:
             if subtract is not None:
@@ -386,10 +458,13 @@ class InterventionEngine:
 
     _REPLICAS = 8
     _MAX_REPLICATED_SAMPLES = 1024
+    _MAX_SUBTRACT_ROWS = 8192
+    _MAX_SUBTRACT_ELEMENTS = 1 << 22
 
-    def _chunk(self, names: list[str], remaining: int) -> int:
-        """Units per forward: fixed, or with ``"auto"`` 8 when every intervened reader is a
-        Linear on flat (N, features) inputs and the replicated batch stays small, else 1.
+    def _chunk(self, names: list[str], remaining: int, splice=None) -> int:
+        """Units per forward: fixed, or with ``"auto"``: as many as fit 8192 rows for one flat
+        Linear reader (only its output is replicated); 8 when every intervened reader is a
+        Linear on flat (N, features) inputs and the replicated batch stays small; else 1.
 
         A fixed rule rather than a timing so that the same seed always gives the same numbers
         to the last bit (batched and single forwards round differently). Measured on the zoo
@@ -398,6 +473,11 @@ class InterventionEngine:
         convolutional or token-wise suffix (up to 5x slower)."""
         if self.units_per_forward != "auto":
             return min(self.units_per_forward, remaining)
+        many = self._many_subtractable(names, splice)
+        if many is not None:
+            width = max(self.modules[many].out_features, 1)
+            rows = min(self._MAX_SUBTRACT_ROWS, max(self.n, self._MAX_SUBTRACT_ELEMENTS // width))
+            return min(max(1, rows // self.n), remaining)
         flat = all(isinstance(self.modules[n], nn.Linear)
                    and isinstance(self.recorder.outputs[n][0], torch.Tensor)
                    and self.recorder.outputs[n][0].ndim == 2 for n in names)
@@ -423,7 +503,7 @@ class InterventionEngine:
         with self._eval(), torch.inference_mode(), split_heads(self.model):
             start = 0
             while start < len(units):
-                chunk = self._chunk(names, len(units) - start)
+                chunk = self._chunk(names, len(units) - start, splice)
                 outs.append(self._forward(layer, names, units[start:start + chunk], splice))
                 start += chunk
         return torch.cat(outs)

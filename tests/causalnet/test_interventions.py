@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from captum.attr import LayerFeatureAblation
@@ -140,8 +142,9 @@ def test_values_do_not_depend_on_units_per_forward(cnn, mode):
         layer = units.layer(name)
         idx = list(range(layer.size))
         outs = [InterventionEngine(model, units, x, ablation=Ablation(mode, beta=0.3, seed=4),
-                                   units_per_forward=k).ablate(layer, idx) for k in (1, 3)]
+                                   units_per_forward=k).ablate(layer, idx) for k in (1, 3, "auto")]
         torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(outs[0], outs[2], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["soft", "resample"])
@@ -165,7 +168,41 @@ def test_path_intervention_by_subtraction_equals_the_recomputed_one(cnn, layer_n
     model, units, x = cnn
     layer = units.layer(layer_name)
     splice = {reader: torch.tensor([0, 2])}
-    one, three = (InterventionEngine(model, units, x, units_per_forward=k).ablate(
-        layer, range(layer.size), readers=[reader], splice=splice) for k in (1, 3))
+    one, three, auto = (InterventionEngine(model, units, x, units_per_forward=k).ablate(
+        layer, range(layer.size), readers=[reader], splice=splice) for k in (1, 3, "auto"))
     torch.testing.assert_close(one, three, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(one, auto, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(one, InterventionEngine(model, units, x).clean.expand_as(one))
+
+
+class _SkipOverReader(torch.nn.Module):
+    """fc2 reads fc1's units, and the logits also read fc1's output directly (after fc2): the
+    un-replicated prefix is read after the reader, so the engine must not skip replicating it."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.fc1 = torch.nn.Linear(6, 5)
+        self.relu = torch.nn.ReLU()
+        self.fc2 = torch.nn.Linear(5, 4)
+        self.skip = torch.nn.Linear(5, 4)
+        for p in self.parameters():
+            p.data = torch.randn(p.shape, generator=g)
+
+    def forward(self, x):
+        h = self.relu(self.fc1(x))
+        return self.fc2(h) + self.skip(h)
+
+
+def test_many_units_per_forward_falls_back_when_the_prefix_is_read_later():
+    model = _SkipOverReader()
+    x = torch.randn(10, 6, generator=torch.Generator().manual_seed(0))
+    units = discover_units(model, x[:1])
+    layer = units.layer("fc1")
+    for reader in ("fc2", "skip"):
+        engine = InterventionEngine(model, units, x)
+        out = engine.ablate(layer, range(layer.size), readers=[reader])
+        only = dataclasses.replace(layer, readers=[layer.reader(reader)])
+        for u in range(layer.size):
+            torch.testing.assert_close(out[u], ablate_naive(model, only, u, x), atol=1e-5, rtol=1e-5)
+        assert engine._untiled_failed == {reader}
