@@ -8,10 +8,16 @@ ingredients are switched on one at a time:
    with the means folded into the consumers' biases really computes;
 2. BatchNorm re-estimation before every re-score and every check;
 3. each chunk judged as a whole (joint intervention) and undone when it fails;
-4. ranking by harm per parameter removed rather than harm alone;
-5. the objective: KL divergence from the original model's predictions instead of the true-class
-   log-likelihood (on training images the model is ~100% right on, the log-likelihood barely
-   moves; the KL keeps the whole output distribution).
+4. ranking by harm per parameter removed rather than harm alone (= the planner's defaults).
+
+Then one change at a time on top of the defaults:
+
+- the objective: KL divergence from the original model's predictions instead of the true-class
+  log-likelihood (on training images the model is ~100% right on, the log-likelihood barely
+  moves; the KL keeps the whole output distribution);
+- per-layer budgets from the graph (layers whose units serve more class graphs keep more);
+- magnitude (L1) as the tie-breaker among units whose causal score is not significant;
+- both of the last two.
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
@@ -52,8 +58,14 @@ STEPS = [
     ("+ BatchNorm re-estimated before every re-score and check", {"bn_between_chunks": True}),
     ("+ chunks judged jointly, undone on failure; re-score every chunk",
      {"joint_check": True, "rescore_every": 1}),
-    ("+ rank by harm per parameter", {"rank_by": "harm_per_cost"}),
-    ("+ objective: KL to the original predictions", {"objective": "kl"}),
+    ("+ rank by harm per parameter (the defaults)", {"rank_by": "harm_per_cost"}),
+]
+
+VARIANTS = [
+    ("defaults, objective: KL to the original predictions", {"objective": "kl"}),
+    ("defaults + per-layer budgets from the graph", {"budgets": "graph"}),
+    ("defaults + magnitude tie-break (non-significant scores)", {"tie_break": "magnitude"}),
+    ("defaults + budgets + magnitude tie-break", {"budgets": "graph", "tie_break": "magnitude"}),
 ]
 
 
@@ -63,6 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.7])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="LeNet-5, one level, 2000 test images")
+    ap.add_argument("--skip", type=int, default=0, help="skip the first K planner rows (0: all)")
     args = ap.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     name = "lenet5" if args.quick else args.model
@@ -98,10 +111,14 @@ def main(argv=None) -> int:
             time.perf_counter() - start, "target reached")
     settings = replace(NAIVE, calibration_per_class=base.calibration_per_class, seed=args.seed,
                        target_params=levels[-1])
+    runs = []
     for label, change in STEPS:
         settings = replace(settings, **change)
+        runs.append((label, settings))
+    runs += [(label, replace(settings, **change)) for label, change in VARIANTS]
+    for label, run in runs[args.skip:]:
         start = time.perf_counter()
-        result = CswapPlanner(model, graph, settings).plan(data, example, milestones=tuple(levels[:-1]))
+        result = CswapPlanner(model, graph, run).plan(data, example, milestones=tuple(levels[:-1]))
         measure(label, result.snapshots, time.perf_counter() - start, result.stopped)
 
     stem = "cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}"
@@ -109,7 +126,8 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")
     md = (f"# C-SWAP ingredients, one at a time ({name}, MNIST test accuracy)\n\n"
-          f"Each row adds one ingredient to the row above; every pruned model is removed physically "
+          f"Each row up to the defaults adds one ingredient to the row above; the rows after "
+          f"change one thing in the defaults. Every pruned model is removed physically "
           f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
           f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "

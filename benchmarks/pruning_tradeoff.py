@@ -5,7 +5,8 @@ each calibration seed:
 
 - C-SWAP (:class:`pruning.cswap.CswapPlanner`, its default settings): one progressive run to
   the largest level, stopping exactly at every other level on the way (``milestones``); each
-  snapshot is finalized with the repair ("bias", "bn") and without it. Levels the planner did
+  snapshot is finalized with the pruner's default repair ("lsq": every consumer of removed
+  units re-solved by least squares) and without it. Levels the planner did
   not reach (its calibration-accuracy tolerance stopped it) are written as ``not reached``, with
   no numbers.
 - every baseline of :data:`pruning.baselines.BASELINES`: scored once
@@ -56,7 +57,9 @@ MODELS = ("lenet5", "resnet20", "vgg11_bn", "mobilenetv2", "vit_tiny")
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 TP_LEVEL = round(1 - 1 / 2.11, 3)           # 2.11x fewer MACs = 52.6% of MACs removed
 TP_PUBLISHED = "ResNet-56 / CIFAR-10, global L1, 2.11x fewer MACs: 93.5% -> 28.1% (no fine-tuning)"
-REPAIRS = {"bias+bn": ("bias", "bn"), "none": ()}
+# the pruner's default repair (least-squares reconstruction of the consumers), and none
+REPAIRS = {"lsq": ("lsq",), "none": ()}
+REPAIRED = "lsq"
 NAMED_BASELINE = "l1"
 LATENCY_RUNS = 15
 FIELDS = ("model", "sweep", "target", "method", "repair", "seed", "eval_images", "status", "accuracy",
@@ -83,37 +86,31 @@ class Job:
 def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     """The committed run, in order of priority (an interrupted run keeps the first jobs).
 
-    Scaled down to fit about an hour on 2 shared cores (C-SWAP re-scores every unit after every
-    chunk: one ResNet-20 trajectory takes a quarter of an hour there): every level for LeNet-5
-    and ResNet-20 at seed 0; 30/50/70% for the other models and for seeds 1 and 2; the MACs
-    sweep on ResNet-20 only, at 30%, 52.6% (Torch-Pruning's setting) and 70%; latency at 50%
-    (every level on LeNet-5). Test images: see ``EVAL_IMAGES``."""
+    1. every zoo model at 30/50/70% of parameters removed, seed 0, latency at each level (the
+       C-SWAP issue's table);
+    2. the other levels (10-80%) for LeNet-5 and ResNet-20, seed 0;
+    3. the MACs sweep on ResNet-20 at 30%, 52.6% (Torch-Pruning's setting) and 70%;
+    4. seeds 1 and 2 at 30/50/70% of parameters for every model;
+    5. the MACs sweep at 10-80% for every model, seed 0.
+    Every point on the full 10k test images (``EVAL_IMAGES``)."""
     from pruning.baselines import BASELINES
 
     methods = ("cswap", *BASELINES)
     short = (0.3, 0.5, 0.7)
-    jobs = []
-    for m in ("lenet5", "resnet20"):
-        if m in models:
-            jobs.append(Job(m, "params", 0, LEVELS, methods, EVAL_IMAGES[m],
-                            short if m == "lenet5" else (0.5,)))
-    if "resnet20" in models:
+    chosen = [m for m in MODELS if m in models]
+    jobs = [Job(m, "params", 0, short, methods, EVAL_IMAGES[m], short) for m in chosen]
+    jobs += [Job(m, "params", 0, LEVELS, methods, EVAL_IMAGES[m], (0.5,))
+             for m in ("lenet5", "resnet20") if m in chosen]
+    if "resnet20" in chosen:
         jobs.append(Job("resnet20", "macs", 0, (0.3, TP_LEVEL, 0.7), methods, EVAL_IMAGES["resnet20"],
                         (TP_LEVEL,)))
-    if "lenet5" in models:
-        jobs += [Job("lenet5", "params", s, short, methods, EVAL_IMAGES["lenet5"]) for s in range(1, seeds)]
-    for m in ("vit_tiny", "mobilenetv2", "vgg11_bn"):
-        if m in models:
-            jobs.append(Job(m, "params", 0, short, methods, EVAL_IMAGES[m], (0.5,)))
-    if "resnet20" in models:
-        jobs += [Job("resnet20", "params", s, short, methods, EVAL_IMAGES["resnet20"])
-                 for s in range(1, seeds)]
+    jobs += [Job(m, "params", s, short, methods, EVAL_IMAGES[m]) for s in range(1, seeds) for m in chosen]
+    jobs += [Job(m, "macs", 0, LEVELS, methods, EVAL_IMAGES[m]) for m in chosen]
     return jobs
 
 
 # test images per model (None: all 10,000); a fixed class-balanced subset otherwise
-EVAL_IMAGES: dict[str, int | None] = {"lenet5": None, "resnet20": 1000, "vgg11_bn": 1000,
-                                      "mobilenetv2": 1000, "vit_tiny": 1000}
+EVAL_IMAGES: dict[str, int | None] = {m: None for m in MODELS}
 
 
 def quick_plan() -> list[Job]:
@@ -393,26 +390,29 @@ def summary_tables(rows: list[dict]) -> str:
                 table.append(row)
         diff = {"method": f"cswap - {NAMED_BASELINE} (pp), both +repair"}
         for lv in levels:
-            a = pts.get((model, sweep, lv, "cswap", "bias+bn"))
-            b = pts.get((model, sweep, lv, NAMED_BASELINE, "bias+bn"))
+            a = pts.get((model, sweep, lv, "cswap", REPAIRED))
+            b = pts.get((model, sweep, lv, NAMED_BASELINE, REPAIRED))
             col = f"{float(lv):.0%}" if len(lv) <= 3 else f"{100 * float(lv):.1f}%"
             diff[col] = f"{100 * (a['accuracy'] - b['accuracy']):+.2f}" if a and b else "-"
         table.append(diff)
         parts += [head, "", markdown_table(table), ""]
         lat = [(lv, m) for lv in levels for m in methods
-               if (pts.get((model, sweep, lv, m, "bias+bn")) or {}).get("latency_b64_ms")]
+               if (pts.get((model, sweep, lv, m, REPAIRED)) or {}).get("latency_b64_ms")]
         if lat and u and u["latency_b64_ms"]:
             b1, b64 = float(u["latency_b1_ms"]), float(u["latency_b64_ms"])
             lrows = [{"level": "0%", "method": "unpruned", "params removed": "0%", "MACs removed": "0%",
-                      "batch 1 ms": f"{b1:.2f}", "batch 64 ms": f"{b64:.1f}", "speed-up (64)": "x1.00"}]
+                      "batch 1 ms": f"{b1:.2f}", "batch 64 ms": f"{b64:.1f}", "speed-up (64)": "x1.00",
+                      "MACs ratio": "x1.00", "MACs ratio / speed-up": "1.00"}]
             for lv, m in lat:
-                p = pts[(model, sweep, lv, m, "bias+bn")]
+                p = pts[(model, sweep, lv, m, REPAIRED)]
                 lrows.append({"level": f"{100 * float(lv):.3g}%", "method": m,
                               "params removed": f"{p['params_removed']:.1%}",
                               "MACs removed": f"{p['macs_removed']:.1%}",
                               "batch 1 ms": f"{p['latency_b1_ms']:.2f}" + _stalled(p["latency_b1_ms"], b1),
                               "batch 64 ms": f"{p['latency_b64_ms']:.1f}" + _stalled(p["latency_b64_ms"], b64),
-                              "speed-up (64)": f"x{b64 / p['latency_b64_ms']:.2f}"})
+                              "speed-up (64)": f"x{b64 / p['latency_b64_ms']:.2f}",
+                              "MACs ratio": f"x{1 / max(1 - p['macs_removed'], 1e-9):.2f}",
+                              "MACs ratio / speed-up": f"{(1 / max(1 - p['macs_removed'], 1e-9)) / (b64 / p['latency_b64_ms']):.2f}"})
             parts += [f"CPU latency ({model}, {sweep} sweep; fastest of {LATENCY_RUNS} forwards, 2 threads, "
                       "measured once per method and level: repair does not change the architecture; "
                       f"`stalled?`: a pruned model timed over {STALLED}x slower than the unpruned one, "
@@ -434,7 +434,7 @@ def tp_rows(rows: list[dict]) -> list[dict]:
     out = [{"model": "ResNet-56, CIFAR-10 (Torch-Pruning, published)", "method": "l1 (global)",
             "repair": "none", "MACs removed": "52.6%", "before": "93.5", "after": "28.1"}]
     before = f"{100 * float(unpruned['resnet20']['accuracy']):.2f}"
-    for m, repair in (("l1", "none"), ("l1", "bias+bn"), ("cswap", "none"), ("cswap", "bias+bn")):
+    for m, repair in (("l1", "none"), ("l1", REPAIRED), ("cswap", "none"), ("cswap", REPAIRED)):
         p = pts.get(("resnet20", "macs", lv, m, repair))
         out.append({"model": "ResNet-20, MNIST (this run)", "method": m, "repair": repair,
                     "MACs removed": f"{p['macs_removed']:.1%}" if p else "-", "before": before,
@@ -461,7 +461,7 @@ def plots(rows: list[dict], out_dir: Path, stem: str) -> list[Path]:
             if not series:
                 continue
             base = unpruned.get(model)
-            title = (f"{model}: {sweep} sweep, {'with repair (bias, BN)' if repair != 'none' else 'no repair'}"
+            title = (f"{model}: {sweep} sweep, {'with repair (' + REPAIRED + ')' if repair != 'none' else 'no repair'}"
                      ", no fine-tuning")
             path = out_dir / f"{stem}_{model}_{sweep}_{'repair' if repair != 'none' else 'norepair'}.png"
             files.append(accuracy_curves(series, path, x=x, y="accuracy",
@@ -532,8 +532,9 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
                                               else "Markdown and plots rewritten from the CSV."), "",
           "Methods: C-SWAP (default `CswapSettings`, one progressive run per model, sweep and seed, "
           "stopped at every level) and every baseline of `pruning.baselines.BASELINES`, each "
-          "finalized with the training-free repair (`+repair`: removed units' means folded into "
-          "their readers' biases, BatchNorm re-estimated on the calibration images) and without it. "
+          "finalized with the pruner's default training-free repair (`+repair`: every reader of "
+          "removed units re-solved by least squares to give its original outputs on the "
+          "calibration images) and without it. "
           f"Named baseline: global {NAMED_BASELINE} with the same repair. Calibration: 20 training "
           "images per class, drawn with the seed; cells with ± are mean ± sd over seeds.",
           "", "## Jobs" + (" (PARTIAL: some jobs did not run to the end)" if partial else ""), "",

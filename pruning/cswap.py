@@ -61,6 +61,8 @@ class CswapSettings:
     scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero
     bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
     joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
+    budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
+    tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
     seed: int = 0
 
     def validate(self) -> None:
@@ -77,6 +79,10 @@ class CswapSettings:
             raise CausalnetInputError("scoring_ablation must be 'mean' or 'zero'")
         if self.objective not in ("loglik", "kl"):
             raise CausalnetInputError("objective must be 'loglik' or 'kl'")
+        if self.budgets not in ("none", "graph"):
+            raise CausalnetInputError("budgets must be 'none' or 'graph'")
+        if self.tie_break not in ("none", "magnitude"):
+            raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
         if self.rank_by not in ("harm_per_cost", "harm"):
             raise CausalnetInputError("rank_by must be 'harm_per_cost' or 'harm'")
         if not 0 < self.chunk <= 1:
@@ -117,6 +123,23 @@ def graph_scores(graph: CausalGraph, units: UnitMap) -> dict[str, np.ndarray]:
             vals.append(math.log(xi) if xi and xi > 0 else 0.0)
         out[layer.name] = np.asarray(vals)
     return out
+
+
+def layer_budgets(graph: CausalGraph, members: dict[str, np.ndarray], costs, key: str,
+                  target: float, *, slack: float = 1.25, ceiling: float = 0.95) -> dict[str, int]:
+    """Per layer, the most units the planner may remove: layers whose units serve more class
+    graphs keep more. A layer's share w (mean class graphs per unit / class graphs built) sets
+    its removal fraction target * (1 - w) / mean(1 - w) (mean weighted by the layer's cost),
+    loosened by ``slack`` so that the causal ranking still decides inside and across layers."""
+    n_graphs = max(1, len(graph.nx.graph.get("class_graphs", {}) or {}))
+    share = {n: float(members[n].mean()) / n_graphs if len(members[n]) else 0.0 for n in costs}
+    weight = {n: float(costs[n][f"{key}_total"]) for n in costs}
+    mean_keep = sum(weight[n] * (1 - share[n]) for n in costs) / max(sum(weight.values()), 1e-12)
+    caps = {}
+    for n in costs:
+        frac = min(ceiling, slack * target * (1 - share[n]) / max(mean_keep, 1e-12))
+        caps[n] = int(math.floor(frac * costs[n]["size"]))
+    return caps
 
 
 def membership(graph: CausalGraph | None, units: UnitMap) -> dict[str, np.ndarray]:
@@ -160,10 +183,13 @@ class CswapPlanner:
         out = {}
         for layer in units:
             scores = np.full(layer.size, np.nan)
+            se = np.full(layer.size, np.nan)
             if alive.get(layer.name):
-                changed = value(engine.ablate(layer, alive[layer.name]))
-                scores[alive[layer.name]] = (changed - clean).mean(1).double().numpy()
+                diff = (value(engine.ablate(layer, alive[layer.name])) - clean).double()
+                scores[alive[layer.name]] = diff.mean(1).numpy()
+                se[alive[layer.name]] = (diff.std(1) / math.sqrt(max(diff.shape[1], 1))).numpy()
             out[layer.name] = scores
+            self._se[layer.name] = se
         return out
 
     def plan(self, data: DataBundle, example: torch.Tensor | None = None,
@@ -189,6 +215,10 @@ class CswapPlanner:
         stops = sorted({m * total for m in milestones if 0 < m < s.target} | {target})
         snapshots: dict[float, dict[str, list[int]]] = {}
         members = membership(self.graph, units)
+        self._se: dict[str, np.ndarray] = {}
+        self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
+                      if s.budgets == "graph" and self.graph is not None else None)
+        self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.tie_break == "magnitude" else None
         mask = MeanMask(work, units, values=s.scoring_ablation)
         removed: dict[str, set[int]] = {name: set() for name in layers}
         history: list[dict] = []
@@ -217,6 +247,10 @@ class CswapPlanner:
                     chunks_since_score = 0
                 chunk = self._next_chunk(scores, members, alive, counts, costs,
                                          min(chunk_frac * total, stops[0] - done))
+                if not chunk and self._caps is not None:
+                    self._caps = None  # every layer is at its budget: the ranking alone decides now
+                    chunk = self._next_chunk(scores, members, alive, counts, costs,
+                                             min(chunk_frac * total, stops[0] - done))
                 if not chunk:
                     stopped = "no removable unit left (every layer at its minimum)"
                     break
@@ -265,8 +299,11 @@ class CswapPlanner:
         of ``budget`` 0 is one unit. Layers keep at least one unit (or ``round_to`` multiples)."""
         s = self.settings
         key = s.key
+        caps = getattr(self, "_caps", None)
+        magnitude = getattr(self, "_magnitude", None)
         candidates = []
         for name, units_alive in alive.items():
+            se = getattr(self, "_se", {}).get(name)
             for u in units_alive:
                 harm = -scores[name][u]
                 cost = max(marginal_cost(costs, counts, name, key), 1)
@@ -274,15 +311,21 @@ class CswapPlanner:
                     rank = harm
                 else:
                     rank = harm / cost if harm > 0 else harm * cost
-                candidates.append((rank, int(members[name][u]), -cost, name, u))
+                tie = 0.0
+                if magnitude is not None and se is not None and abs(harm) < 1.96 * se[u]:
+                    # not significantly different from no effect: the magnitude decides
+                    rank, tie = 0.0, float(magnitude[name][u]) / cost
+                candidates.append((rank, tie, int(members[name][u]), -cost, name, u))
         candidates.sort()
         chunk: dict[str, list[int]] = {}
         taken = dict(counts)
         covered = 0.0
-        for _, _, _, name, u in candidates:
+        for *_, name, u in candidates:
             size = costs[name]["size"]
             keep_after = size - taken.get(name, 0) - 1
             if keep_after < 1:
+                continue
+            if caps is not None and taken.get(name, 0) >= caps.get(name, size):
                 continue
             if s.round_to and size >= s.round_to and keep_after < s.round_to:
                 continue
@@ -294,6 +337,20 @@ class CswapPlanner:
         if s.round_to:
             chunk = self._round(chunk, counts, costs)
         return chunk
+
+    def _magnitudes(self, units: UnitMap, costs, x: torch.Tensor, y: torch.Tensor,
+                    example: torch.Tensor) -> dict[str, np.ndarray]:
+        """Per unit, the L1 magnitude of its weights (Torch-Pruning's group importance, as the
+        L1 baseline computes it), scaled per layer by its largest value."""
+        from .baselines import baseline_scores
+
+        raw = baseline_scores("l1", self.model, units, x, y, example, seed=self.settings.seed)
+        out = {}
+        for name in costs:
+            v = np.asarray(raw[name].detach().double().cpu() if torch.is_tensor(raw[name]) else raw[name],
+                           dtype=float)
+            out[name] = v / max(float(np.abs(v).max()), 1e-12)
+        return out
 
     def _round(self, chunk, counts, costs):
         """Trim each layer's chunk so the units kept stay a multiple of ``round_to``."""

@@ -109,3 +109,38 @@ def test_ablation_switches_run_and_bad_values_are_refused(lenet, mnist):
     for bad in ({"scoring_ablation": "half"}, {"objective": "accuracy"}):
         with pytest.raises(CausalnetInputError):
             CswapSettings(target_params=0.2, **bad).validate()
+
+
+def test_layer_budgets_keep_more_of_the_layers_that_serve_more_class_graphs():
+    import networkx as nx
+    import numpy as np
+
+    from causalnet.graph import CausalGraph
+    from pruning.cswap import layer_budgets
+
+    g = nx.DiGraph(class_graphs={str(c): {} for c in range(10)})
+    graph = CausalGraph.__new__(CausalGraph)
+    graph.nx = g
+    costs = {"busy": {"size": 10, "params_total": 100}, "idle": {"size": 10, "params_total": 100}}
+    members = {"busy": np.full(10, 8), "idle": np.zeros(10, int)}
+    caps = layer_budgets(graph, members, costs, "params", 0.4)
+    assert caps["busy"] < caps["idle"] <= 9
+    caps = layer_budgets(graph, members, costs, "params", 0.9)
+    assert caps["idle"] == 9                     # never more than the ceiling (95%)
+
+
+@pytest.mark.parametrize("change", [{"budgets": "graph"}, {"tie_break": "magnitude"}])
+def test_budget_and_tie_break_ingredients_plan_to_the_target(lenet, mnist, change):
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    graph = build_graph(lenet, mnist, samples_per_class=20, calibration_per_class=4, classes=[0, 1])
+    settings = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, **change)
+    planner = CswapPlanner(lenet, graph, settings)
+    result = planner.plan(mnist)
+    assert result.stopped == "target reached" and result.removed_fraction >= 0.2
+    if "budgets" in change:   # at 20% the caps (1.25x each layer's share) are never all used up
+        assert planner._caps is not None
+        assert all(len(v) <= planner._caps[k] for k, v in result.removal.items())
+    for bad in ({"budgets": "even"}, {"tie_break": "l2"}):
+        with pytest.raises(CausalnetInputError):
+            CswapSettings(target_params=0.2, **bad).validate()
