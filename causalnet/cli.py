@@ -22,7 +22,14 @@ run `causalnet COMMAND --help` for each command's options."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Shows an option's default where it says something: not for flags (False), for options
+    without one (None), or where the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

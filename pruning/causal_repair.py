@@ -72,6 +72,7 @@ class RepairSettings:
     max_rounds: int = 4                   # rounds of re-measuring on the repaired network
     from_graph_only: bool = False         # only the graph's candidates, no re-measured rounds
     repair: tuple[str, ...] = REPAIR      # lsq (least squares), bias (fold means), bn (BatchNorm)
+    judge: str = "mask"                   # mask: joint check on the mean-masked net | repair: on the repaired net
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -82,6 +83,8 @@ class RepairSettings:
             raise CausalnetInputError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.correction not in ("bh", "none"):
             raise CausalnetInputError(f"correction must be 'bh' or 'none', got {self.correction!r}")
+        if self.judge not in ("mask", "repair"):
+            raise CausalnetInputError(f"judge must be 'mask' or 'repair', got {self.judge!r}")
         if self.max_rounds < 1:
             raise CausalnetInputError("max_rounds must be at least 1")
         bad = [r for r in self.repair if r not in REPAIRS]
@@ -211,8 +214,12 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
                 if "bn" in s.repair:
                     reestimate_batchnorm(work, x_cal)
                     mask.refresh(x_cal)
-                new_ll, new_acc = _calibration_state(work, x_obj, y_obj)
-                all_acc = _calibration_state(work, x_cal, y_cal)[1]
+                judged = work
+                if s.judge == "repair":  # what the saved model will compute, repair included
+                    judged, _ = finalize(model, {n: sorted(v) for n, v in trial.items() if v}, x_cal,
+                                         s.repair, example)
+                new_ll, new_acc = _calibration_state(judged, x_obj, y_obj)
+                all_acc = _calibration_state(judged, x_cal, y_cal)[1]
                 if new_ll > ll and base_acc_all - all_acc <= s.max_drop:
                     removed, ll, acc = trial, new_ll, new_acc
                     committed += chunk
