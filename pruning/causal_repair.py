@@ -73,6 +73,8 @@ class RepairSettings:
     from_graph_only: bool = False         # only the graph's candidates, no re-measured rounds
     repair: tuple[str, ...] = REPAIR      # lsq (least squares), bias (fold means), bn (BatchNorm)
     judge: str = "mask"                   # mask: joint check on the mean-masked net | repair: on the repaired net
+    guard: str = "accuracy"               # accuracy: calibration accuracy may drop max_drop points |
+                                          # regressions: at most max_drop % of the images right before turn wrong
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -83,6 +85,8 @@ class RepairSettings:
             raise CausalnetInputError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.correction not in ("bh", "none"):
             raise CausalnetInputError(f"correction must be 'bh' or 'none', got {self.correction!r}")
+        if self.guard not in ("accuracy", "regressions"):
+            raise CausalnetInputError(f"guard must be 'accuracy' or 'regressions', got {self.guard!r}")
         if self.judge not in ("mask", "repair"):
             raise CausalnetInputError(f"judge must be 'mask' or 'repair', got {self.judge!r}")
         if self.max_rounds < 1:
@@ -162,6 +166,11 @@ def _calibration_state(work: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tup
     return ll, 100 * (logits.argmax(1) == y).float().mean().item()
 
 
+def _correct(work: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits, _ = predict_logits(work, (x, y))
+    return logits.argmax(1) == y
+
+
 def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal: torch.Tensor,
                 settings: RepairSettings | None = None) -> tuple[dict[str, list[int]], dict]:
     """The units to remove (layer -> indices) and the history of how they were chosen."""
@@ -184,6 +193,7 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
         mask.refresh(x_cal)
         ll, acc = _calibration_state(work, x_obj, y_obj)
         base_acc_all = _calibration_state(work, x_cal, y_cal)[1]
+        right_before = _correct(work, x_cal, y_cal)
         start_state = {"log_likelihood": ll, "accuracy": acc}
         for rnd in range(s.max_rounds):
             if rnd > 0:
@@ -219,8 +229,12 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
                     judged, _ = finalize(model, {n: sorted(v) for n, v in trial.items() if v}, x_cal,
                                          s.repair, example)
                 new_ll, new_acc = _calibration_state(judged, x_obj, y_obj)
-                all_acc = _calibration_state(judged, x_cal, y_cal)[1]
-                if new_ll > ll and base_acc_all - all_acc <= s.max_drop:
+                if s.guard == "regressions":  # share of the images right before that turn wrong
+                    now = _correct(judged, x_cal, y_cal)
+                    lost = 100 * (right_before & ~now).sum().item() / max(int(right_before.sum()), 1)
+                else:
+                    lost = base_acc_all - _calibration_state(judged, x_cal, y_cal)[1]
+                if new_ll > ll and lost <= s.max_drop:
                     removed, ll, acc = trial, new_ll, new_acc
                     committed += chunk
                     pending = pending[take:]
