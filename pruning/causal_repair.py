@@ -12,9 +12,14 @@ detrimental on clean data. :func:`causal_repair` removes them:
    ablation is what removal + bias folding computes) and kept only when its removal raises
    log p(true class) significantly (one-sided t-test of the per-image log ratio, Benjamini-Hochberg
    over the candidates);
-3. the confirmed units are removed together, BatchNorm is re-estimated, and the change is
-   accepted only if the calibration log-likelihood rises and the calibration accuracy drops by
-   at most ``max_drop`` points (else the top half is tried, down to one unit);
+3. the confirmed units are removed together and the result is judged on the network as it
+   will be saved (``judge="repair"``: removed physically and repaired; ``"mask"``: the faster
+   mean-masked copy, BatchNorm re-estimated). The change is accepted only if the calibration
+   log-likelihood rises and at most ``max_drop`` % of the calibration images the model got
+   right turn wrong (``guard="regressions"``: this protects the inputs where a shortcut cue
+   agrees with the label, which a clean set cannot single out; ``"accuracy"``: overall
+   calibration accuracy may drop ``max_drop`` points). Else the top half is tried, down to one
+   unit;
 4. later rounds re-measure *every* remaining unit on the repaired network (effects change once
    others are gone: the graph's categories re-measured) and repeat 2-3 until none is confirmed.
 
@@ -68,13 +73,13 @@ class RepairSettings:
     calibration_per_class: int = 20       # clean images per class (the only data the repair sees)
     alpha: float = 0.05                   # significance of "removal helps"
     correction: str = "bh"                # bh (Benjamini-Hochberg over candidates) | none
-    max_drop: float = 1.0                 # calibration accuracy tolerance, points
+    max_drop: float = 3.0                 # tolerance, points (see guard)
     max_rounds: int = 4                   # rounds of re-measuring on the repaired network
     from_graph_only: bool = False         # only the graph's candidates, no re-measured rounds
     repair: tuple[str, ...] = REPAIR      # lsq (least squares), bias (fold means), bn (BatchNorm)
-    judge: str = "mask"                   # mask: joint check on the mean-masked net | repair: on the repaired net
-    guard: str = "accuracy"               # accuracy: calibration accuracy may drop max_drop points |
-                                          # regressions: at most max_drop % of the images right before turn wrong
+    judge: str = "repair"                 # repair: joint check on the repaired net (as saved) | mask: mean-masked net
+    guard: str = "regressions"            # regressions: at most max_drop % of the images right before turn wrong |
+                                          # accuracy: calibration accuracy may drop max_drop points
     seed: int = 0
     extra: dict = field(default_factory=dict)
 

@@ -50,7 +50,7 @@ def run_repair(args) -> int:
     repair = () if args.no_repair else tuple(r.strip() for r in args.repair.split(",") if r.strip())
     settings = RepairSettings(classes=_classes(args.classes), calibration_per_class=args.calibration,
                               alpha=args.alpha, correction=args.correction, max_drop=args.max_drop,
-                              max_rounds=args.max_rounds,
+                              max_rounds=args.max_rounds, judge=args.judge, guard=args.guard,
                               from_graph_only=args.graph_only, repair=repair, seed=args.seed)
     repaired, plan, info = causal_repair(model, data, graph, settings=settings, model_spec=args.model)
     shape = tuple(plan["input_shape"])
@@ -89,7 +89,16 @@ def register(subparsers) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="significance of 'removal helps'")
     p.add_argument("--correction", default="bh", choices=["bh", "none"],
                    help="multiple-testing correction of the confirmations (Benjamini-Hochberg or none)")
-    p.add_argument("--max-drop", type=float, default=1.0, help="calibration accuracy tolerance, points")
+    p.add_argument("--max-drop", type=float, default=3.0,
+                   help="tolerance in points: with --guard regressions, the share of the calibration "
+                        "images the model got right that may turn wrong; with accuracy, the drop of "
+                        "calibration accuracy")
+    p.add_argument("--guard", default="regressions", choices=["regressions", "accuracy"],
+                   help="what --max-drop limits (regressions protect the inputs the model got right, "
+                        "e.g. those where a shortcut cue agrees with the label)")
+    p.add_argument("--judge", default="repair", choices=["repair", "mask"],
+                   help="judge each removal on the repaired network (as it will be saved; slower) or "
+                        "on the mean-masked one")
     p.add_argument("--max-rounds", type=int, default=4, help="rounds of re-measuring on the repaired network")
     p.add_argument("--graph-only", action="store_true",
                    help="remove only confirmed graph candidates (no re-measured rounds)")

@@ -39,6 +39,7 @@ from causalnet.progress import progress
 from causalnet.units import UnitMap, discover_units
 
 from .masking import MeanMask
+from .reconstruct import reconstruct_masked
 from .removal import marginal_cost, removable_layers, removal_cost, unit_costs
 from .repair import reestimate_batchnorm
 
@@ -63,6 +64,7 @@ class CswapSettings:
     joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
     tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
+    repair_in_loop: str = "mask"          # mask: mean-masked net (= bias folding) | lsq: readers re-solved too
     seed: int = 0
 
     def validate(self) -> None:
@@ -81,6 +83,8 @@ class CswapSettings:
             raise CausalnetInputError("objective must be 'loglik' or 'kl'")
         if self.budgets not in ("none", "graph"):
             raise CausalnetInputError("budgets must be 'none' or 'graph'")
+        if self.repair_in_loop not in ("mask", "lsq"):
+            raise CausalnetInputError("repair_in_loop must be 'mask' or 'lsq'")
         if self.tie_break not in ("none", "magnitude"):
             raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
         if self.rank_by not in ("harm_per_cost", "harm"):
@@ -152,6 +156,17 @@ def membership(graph: CausalGraph | None, units: UnitMap) -> dict[str, np.ndarra
     return out
 
 
+def _add_zero_biases(model: nn.Module, units: UnitMap) -> None:
+    """Zero biases for the Conv2d/Linear readers that have none (on the planner's working copy:
+    least squares needs an intercept; a zero bias changes no output)."""
+    for layer in units:
+        for reader in layer.readers:
+            module = reader.module
+            if isinstance(module, nn.Conv2d | nn.Linear) and module.bias is None:
+                width = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
+                module.bias = nn.Parameter(torch.zeros(width, dtype=module.weight.dtype))
+
+
 class CswapPlanner:
     """Plans a C-SWAP pruning of ``model`` from its causal ``graph`` (``plan(data)``)."""
 
@@ -215,6 +230,8 @@ class CswapPlanner:
         stops = sorted({m * total for m in milestones if 0 < m < s.target} | {target})
         snapshots: dict[float, dict[str, list[int]]] = {}
         members = membership(self.graph, units)
+        if s.repair_in_loop == "lsq":
+            _add_zero_biases(work, units)
         self._se: dict[str, np.ndarray] = {}
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
                       if s.budgets == "graph" and self.graph is not None else None)
@@ -258,7 +275,10 @@ class CswapPlanner:
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
                 mask.set_removed(trial)
                 mask.refresh(x_cal)
-                if s.bn_between_chunks:
+                if s.repair_in_loop == "lsq":  # the readers re-solved: the net the plan will give
+                    reconstruct_masked(work, self.model, mask._masks, x_cal)
+                    mask.refresh(x_cal)
+                elif s.bn_between_chunks:
                     reestimate_batchnorm(work, x_cal)
                     mask.refresh(x_cal)
                 new_acc = 100 * accuracy(work, (x_cal, y_cal))

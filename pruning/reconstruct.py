@@ -125,3 +125,57 @@ def reconstruct_readers(pruned: nn.Module, original: nn.Module, readers: Mapping
             module.bias.copy_(bias.to(module.bias.dtype))
         done["reconstructed"].append(name)
     return done
+
+
+@torch.no_grad()
+def reconstruct_masked(work: nn.Module, original: nn.Module, masked: Mapping[str, torch.Tensor],
+                       x_calib: torch.Tensor, *, ridge: float = 1e-3, max_rows: int = 50_000,
+                       seed: int = 0) -> list[str]:
+    """:func:`reconstruct_readers` on a full-size model whose removed units are masked (not yet
+    removed): each reader in ``masked`` (name -> its input channels that are masked out) is
+    re-solved in place on its other inputs to give ``original``'s outputs over ``x_calib``; the
+    masked channels' weights are set to zero, so whatever value the mask feeds them no longer
+    matters and ``work`` computes what physical removal + least squares will. Readers need a
+    bias (the caller adds zero ones); grouped convolutions and other modules are left as they
+    are. Returns the readers solved."""
+    modules = dict(work.named_modules())
+    generator = torch.Generator().manual_seed(seed)
+    solved = []
+    for name in _call_order(work, x_calib):
+        module = modules.get(name)
+        if name not in masked or module is None or module.bias is None:
+            continue
+        if isinstance(module, nn.Conv2d) and module.groups != 1:
+            continue
+        width = module.in_channels if isinstance(module, nn.Conv2d) else module.in_features
+        gone = torch.zeros(width, dtype=torch.bool)
+        gone[masked[name]] = True
+        kept = torch.nonzero(~gone)[:, 0]
+        x_in = _capture(work, name, x_calib, inputs=True)
+        y_out = _capture(original, name, x_calib, inputs=False).float()
+        if isinstance(module, nn.Conv2d):
+            per = module.kernel_size[0] * module.kernel_size[1]
+            rows = _rows_conv(module, x_in)
+            cols = (kept[:, None] * per + torch.arange(per)[None, :]).reshape(-1)
+            rows = rows[:, cols]
+            target = y_out.flatten(2).transpose(1, 2).reshape(-1, y_out.shape[1])
+        else:
+            rows = x_in.float().reshape(-1, x_in.shape[-1])[:, kept]
+            target = y_out.reshape(-1, y_out.shape[-1])
+        if len(rows) > max_rows:
+            pick = torch.randperm(len(rows), generator=generator)[:max_rows]
+            rows, target = rows[pick], target[pick]
+        design = torch.cat([rows, torch.ones(len(rows), 1)], 1).double()
+        gram = design.T @ design
+        lam = ridge * float(gram.diagonal()[:-1].mean())
+        gram[:-1, :-1] += lam * torch.eye(gram.shape[0] - 1, dtype=gram.dtype)
+        solution = torch.linalg.solve(gram, design.T @ target.double())   # (kept + 1, out)
+        weight = torch.zeros_like(module.weight, dtype=torch.float64)
+        if isinstance(module, nn.Conv2d):
+            weight[:, kept] = solution[:-1].T.reshape(len(solution.T), len(kept), *module.kernel_size)
+        else:
+            weight[:, kept] = solution[:-1].T
+        module.weight.copy_(weight.to(module.weight.dtype))
+        module.bias.copy_(solution[-1].to(module.bias.dtype))
+        solved.append(name)
+    return solved
