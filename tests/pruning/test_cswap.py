@@ -144,3 +144,13 @@ def test_budget_and_tie_break_ingredients_plan_to_the_target(lenet, mnist, chang
     for bad in ({"budgets": "even"}, {"tie_break": "l2"}):
         with pytest.raises(CausalnetInputError):
             CswapSettings(target_params=0.2, **bad).validate()
+
+
+def test_repair_in_loop_lsq_plans_to_the_target(lenet, mnist):
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    settings = CswapSettings(target_params=0.3, calibration_per_class=4, chunk=0.1, repair_in_loop="lsq")
+    result = CswapPlanner(lenet, None, settings).plan(mnist)
+    assert result.stopped == "target reached" and result.removed_fraction >= 0.3
+    with pytest.raises(CausalnetInputError):
+        CswapSettings(target_params=0.2, repair_in_loop="ridge").validate()

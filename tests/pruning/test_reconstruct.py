@@ -55,3 +55,33 @@ def test_lsq_repaired_model_replays_from_its_plan(tmp_path):
     replayed = load_pruned(tiny_cnn(), tmp_path)
     with torch.inference_mode():
         assert torch.equal(replayed(x), pruned(x))
+
+
+@pytest.mark.parametrize("make,shape", [(FoldCNN, (1, 10, 10)), (tiny_mlp, (1, 4, 4))], ids=["cnn", "mlp"])
+def test_masked_reconstruction_computes_what_removal_plus_lsq_computes(make, shape):
+    """The planner's in-loop repair (readers re-solved on the full-size masked copy) gives the
+    outputs of the model removed physically and re-solved by finalize(..., ("lsq",))."""
+    import copy
+
+    from pruning.cswap import _add_zero_biases
+    from pruning.masking import MeanMask
+    from pruning.reconstruct import reconstruct_masked
+
+    model = make().eval()
+    x = _data(shape, n=200)
+    units = discover_units(model, x[:1])
+    removal = random_removal(units, fraction=0.3, seed=5)
+    pruned, _ = finalize(model, removal, x, ("lsq",), x[:1])
+    work = copy.deepcopy(model).eval()
+    work_units = discover_units(work, x[:1])
+    _add_zero_biases(work, work_units)
+    mask = MeanMask(work, work_units)
+    try:
+        mask.set_removed({k: set(v) for k, v in removal.items()})
+        mask.refresh(x)
+        assert reconstruct_masked(work, model, mask._masks, x)
+        mask.refresh(x)
+        with torch.inference_mode():
+            torch.testing.assert_close(work(x), pruned(x), atol=1e-3, rtol=1e-3)
+    finally:
+        mask.close()
