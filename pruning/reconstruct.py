@@ -56,6 +56,21 @@ def _call_order(model: nn.Module, x: torch.Tensor) -> list[str]:
     return list(dict.fromkeys(order))
 
 
+def _ridge_solve(rows: torch.Tensor, target: torch.Tensor, ridge: float, max_rows: int,
+                 generator: torch.Generator) -> torch.Tensor:
+    """(in + 1, out): weights and intercept (last row) of the ridge regression of ``target`` on
+    ``rows`` (at most ``max_rows`` of them, drawn with ``generator``); ``ridge`` is relative to
+    the mean input energy."""
+    if len(rows) > max_rows:
+        pick = torch.randperm(len(rows), generator=generator)[:max_rows]
+        rows, target = rows[pick], target[pick]
+    design = torch.cat([rows, torch.ones(len(rows), 1)], 1).double()
+    gram = design.T @ design
+    lam = ridge * float(gram.diagonal()[:-1].mean())
+    gram[:-1, :-1] += lam * torch.eye(gram.shape[0] - 1, dtype=gram.dtype)
+    return torch.linalg.solve(gram, design.T @ target.double())
+
+
 def kept_outputs(model: nn.Module, units: UnitMap, removal: Mapping[str, Sequence[int]]
                  ) -> dict[str, torch.Tensor]:
     """For every reader of a layer in ``removal`` that a dense solve can repair (Linear, Conv2d
@@ -108,14 +123,7 @@ def reconstruct_readers(pruned: nn.Module, original: nn.Module, readers: Mapping
         else:
             rows = x_in.float().reshape(-1, x_in.shape[-1])
             target = y_out.reshape(-1, y_out.shape[-1])
-        if len(rows) > max_rows:
-            pick = torch.randperm(len(rows), generator=generator)[:max_rows]
-            rows, target = rows[pick], target[pick]
-        design = torch.cat([rows, torch.ones(len(rows), 1)], 1).double()
-        gram = design.T @ design
-        lam = ridge * float(gram.diagonal()[:-1].mean())
-        gram[:-1, :-1] += lam * torch.eye(gram.shape[0] - 1, dtype=gram.dtype)
-        solution = torch.linalg.solve(gram, design.T @ target.double())   # (in + 1, out)
+        solution = _ridge_solve(rows, target, ridge, max_rows, generator)   # (in + 1, out)
         weight, bias = solution[:-1].T, solution[-1]
         module.weight.copy_(weight.reshape(module.weight.shape).to(module.weight.dtype))
         if module.bias is None:
@@ -162,14 +170,7 @@ def reconstruct_masked(work: nn.Module, original: nn.Module, masked: Mapping[str
         else:
             rows = x_in.float().reshape(-1, x_in.shape[-1])[:, kept]
             target = y_out.reshape(-1, y_out.shape[-1])
-        if len(rows) > max_rows:
-            pick = torch.randperm(len(rows), generator=generator)[:max_rows]
-            rows, target = rows[pick], target[pick]
-        design = torch.cat([rows, torch.ones(len(rows), 1)], 1).double()
-        gram = design.T @ design
-        lam = ridge * float(gram.diagonal()[:-1].mean())
-        gram[:-1, :-1] += lam * torch.eye(gram.shape[0] - 1, dtype=gram.dtype)
-        solution = torch.linalg.solve(gram, design.T @ target.double())   # (kept + 1, out)
+        solution = _ridge_solve(rows, target, ridge, max_rows, generator)   # (kept + 1, out)
         weight = torch.zeros_like(module.weight, dtype=torch.float64)
         if isinstance(module, nn.Conv2d):
             weight[:, kept] = solution[:-1].T.reshape(len(solution.T), len(kept), *module.kernel_size)
