@@ -40,12 +40,16 @@ from .attention import split_heads
 from .errors import CausalnetInputError
 from .units import Reader, UnitLayer, UnitMap
 
-MODES = ("zero", "mean", "resample", "soft")
+MODES = ("zero", "mean", "resample", "soft", "predicted")
 
 
 @dataclass(frozen=True)
 class Ablation:
-    """How a unit is switched off: ``mode`` in zero|mean|resample|soft; ``beta`` for soft."""
+    """How a unit is switched off: ``mode`` in zero|mean|resample|soft|predicted; ``beta`` for soft.
+
+    ``predicted`` replaces a unit by its least-squares prediction from the other units its
+    reader sees (at the same position): what a reader re-solved by least squares without the unit
+    would read, so the effect measured is the unit's information the others cannot restore."""
 
     mode: str = "zero"
     beta: float = 0.0
@@ -146,6 +150,7 @@ class InterventionEngine:
             self.recorder = _CallRecorder(model)
             self.clean = self.recorder.run(self.x).float()
             self.means = self._reader_means(reference) if ablation.mode == "mean" else {}
+            self.predictors = self._reader_predictors(reference) if ablation.mode == "predicted" else {}
 
     # ---- helpers -------------------------------------------------------------------------
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,6 +182,48 @@ class InterventionEngine:
             for h in handles:
                 h.remove()
         return sums
+
+    def _reader_predictors(self, reference: torch.Tensor | None, ridge: float = 1e-3
+                           ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per reader, ``(mean, Q)`` over the reference data: a unit's inputs ``x_S`` are predicted
+        from the reader's other inputs as ``x_S - Q[S] @ (x - mean)``, with
+        ``Q[S] = inv(P[S, S]) @ P[S]`` for the ridge-regularised precision matrix ``P`` (``ridge``
+        relative to the mean variance, as in the least-squares repair)."""
+        stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        readers = {r.name: r for layer in self.unit_map for r in layer.readers}
+        handles = []
+        for name, reader in readers.items():
+            def pre(mod, args, name=name, reader=reader):
+                t = args[0]
+                d = reader.axis(t.ndim)
+                rows = t.detach().movedim(d, -1).reshape(-1, t.shape[d]).double()
+                mean = rows.mean(0)
+                centred = rows - mean
+                stats[name] = (mean, centred.T @ centred / max(len(rows), 1))
+            handles.append(reader.module.register_forward_pre_hook(pre))
+        try:
+            self.model(self._fmt(reference if reference is not None else self.x))
+        finally:
+            for h in handles:
+                h.remove()
+        out = {}
+        for name, (mean, cov) in stats.items():
+            size = len(mean)
+            lam = ridge * float(cov.diagonal().mean()) + 1e-12
+            precision = torch.linalg.inv(cov + lam * torch.eye(size, dtype=cov.dtype))
+            q = torch.zeros(size, size, dtype=cov.dtype)
+            for idx in readers[name].index:
+                q[idx] = torch.linalg.solve(precision[idx][:, idx], precision[idx])
+            out[name] = (mean.float(), q.float())
+        return out
+
+    def _predicted_values(self, reader: Reader, t: torch.Tensor) -> torch.Tensor:
+        """Every input channel of a (r, n, ...) reader input ``t`` replaced by its prediction
+        from the channels of the other units (:meth:`_reader_predictors`)."""
+        mean, q = self.predictors[reader.name]
+        d = reader.channel_dim + 1 if reader.channel_dim >= 0 else t.ndim + reader.channel_dim
+        x = t.movedim(d, -1).float()
+        return (x - (x - mean) @ q.T).movedim(-1, d).to(t.dtype)
 
     def _soft_values(self, reader: Reader) -> torch.Tensor:
         """Per input channel of ``reader``: its unit's soft value u ~ U(beta, beta + 0.01).
@@ -232,6 +279,8 @@ class InterventionEngine:
         if mode == "soft":
             view = _mask_view(t.ndim, reader.channel_dim, 1, reader.in_size)
             return self._soft_values(reader).to(t.dtype).view(view)
+        if mode == "predicted":
+            return self._predicted_values(reader, t)
         return self._resample_values(reader, t, units)
 
     def _ablate_hook(self, reader: Reader, part: list[int], r: int):
@@ -321,7 +370,7 @@ class InterventionEngine:
         unit's contribution instead of recomputing it: one unit per forward, a Conv2d (groups=1)
         or Linear called once, reading clean inputs (nothing before it is intervened). A path
         intervention works too: the splice hook then keeps the corrected outputs of S only."""
-        if r != 1 or not self.cache_prefix or self.ablation.mode == "resample":
+        if r != 1 or not self.cache_prefix or self.ablation.mode in ("resample", "predicted"):
             return None
         first = min(names, key=lambda n: self.recorder.spans[n][0][0])
         module = self.modules[first]
@@ -368,7 +417,7 @@ class InterventionEngine:
         what follows it are replicated, so the prefix is neither tiled nor recomputed."""
         if (len(names) != 1 or (splice and set(splice) != set(names)) or not self.cache_prefix
                 or self.n < 2  # with one input a stale prefix output would broadcast silently
-                or self.ablation.mode == "resample" or names[0] in self._untiled_failed):
+                or self.ablation.mode in ("resample", "predicted") or names[0] in self._untiled_failed):
             return None
         name = names[0]
         outs = self.recorder.outputs[name]

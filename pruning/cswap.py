@@ -59,7 +59,9 @@ class CswapSettings:
     rank_by: str = "harm_per_cost"        # harm_per_cost | harm
     objective: str = "loglik"             # loglik: true-class log-likelihood | kl: KL to the original
     # Ingredients (METHOD.md 5; switched off only for the ablation study in benchmarks/):
-    scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero
+    scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero |
+    #                                       predicted: the unit's least-squares prediction from the
+    #                                       others (what removal + lsq repair computes for a reader)
     bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
     joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
@@ -77,8 +79,8 @@ class CswapSettings:
         if self.max_drop < 0:
             raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
                                       f"negative; got {self.max_drop}")
-        if self.scoring_ablation not in ("mean", "zero"):
-            raise CausalnetInputError("scoring_ablation must be 'mean' or 'zero'")
+        if self.scoring_ablation not in ("mean", "zero", "predicted"):
+            raise CausalnetInputError("scoring_ablation must be 'mean', 'zero' or 'predicted'")
         if self.objective not in ("loglik", "kl"):
             raise CausalnetInputError("objective must be 'loglik' or 'kl'")
         if self.budgets not in ("none", "graph"):
@@ -185,7 +187,10 @@ class CswapPlanner:
         """Per alive unit, how much mean-ablating it on the masked network helps the objective
         (negative: it harms): the mean log-ratio of p_y ("loglik"), or minus the rise of the
         KL divergence from the original model's predictions ``reference`` ("kl")."""
-        engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.scoring_ablation))
+        # predictions are fitted on the calibration images, as the least-squares repair is
+        fit = getattr(self, "_x_fit", None) if self.settings.scoring_ablation == "predicted" else None
+        engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.scoring_ablation),
+                                    reference=fit)
         ref = torch.log_softmax(reference, 1)
         if self.settings.objective == "kl":
             def value(logits):  # -(KL(p_orig || p)) per image
@@ -218,6 +223,7 @@ class CswapPlanner:
         per = min(s.score_per_class, s.calibration_per_class)
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
+        self._x_fit = x_cal
         example = x_cal[:1] if example is None else example
         with torch.inference_mode():
             reference = self.model.eval()(x_score)
@@ -236,7 +242,7 @@ class CswapPlanner:
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
                       if s.budgets == "graph" and self.graph is not None else None)
         self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.tie_break == "magnitude" else None
-        mask = MeanMask(work, units, values=s.scoring_ablation)
+        mask = MeanMask(work, units, values="zero" if s.scoring_ablation == "zero" else "mean")
         removed: dict[str, set[int]] = {name: set() for name in layers}
         history: list[dict] = []
         try:
@@ -291,11 +297,11 @@ class CswapPlanner:
                     mask.set_removed(removed)
                     mask.refresh(x_cal)
                     history.append({**entry, "committed": False})
-                    if n_units <= 1:
-                        stopped = (f"tolerance: the next unit alone costs {base_acc - new_acc:.2f} points "
+                    if self._chunk_items <= 1:
+                        stopped = (f"tolerance: the next unit (or block) alone costs {base_acc - new_acc:.2f} points "
                                    f"of calibration accuracy (> {s.max_drop})")
                         break
-                    chunk_frac = max(chunk_frac / 2, 1e-9) if n_units > 2 else 0.0
+                    chunk_frac = max(chunk_frac / 2, 1e-9) if self._chunk_items > 2 else 0.0
                     continue
                 removed = trial
                 acc = new_acc
@@ -316,17 +322,21 @@ class CswapPlanner:
 
     def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:
         """Units in order of harm per cost until ``budget`` (params or MACs) is covered; a chunk
-        of ``budget`` 0 is one unit. Layers keep at least one unit (or ``round_to`` multiples)."""
+        of ``budget`` 0 is one item. An item is one unit, or with ``round_to`` a block of a layer's
+        next lowest-ranked units that keeps its size a multiple of ``round_to`` (ranked by their
+        mean). Layers keep at least one unit (``round_to`` units where they have that many).
+        ``self._chunk_items`` says how many items the chunk holds."""
         s = self.settings
         key = s.key
         caps = getattr(self, "_caps", None)
         magnitude = getattr(self, "_magnitude", None)
-        candidates = []
+        items = []
         for name, units_alive in alive.items():
             se = getattr(self, "_se", {}).get(name)
+            cost = max(marginal_cost(costs, counts, name, key), 1)
+            ranked = []
             for u in units_alive:
                 harm = -scores[name][u]
-                cost = max(marginal_cost(costs, counts, name, key), 1)
                 if s.rank_by == "harm":
                     rank = harm
                 else:
@@ -335,27 +345,36 @@ class CswapPlanner:
                 if magnitude is not None and se is not None and abs(harm) < 1.96 * se[u]:
                     # not significantly different from no effect: the magnitude decides
                     rank, tie = 0.0, float(magnitude[name][u]) / cost
-                candidates.append((rank, tie, int(members[name][u]), -cost, name, u))
-        candidates.sort()
+                ranked.append((rank, tie, int(members[name][u]), u))
+            ranked.sort()
+            size = costs[name]["size"]
+            done = counts.get(name, 0)
+            step = s.round_to if s.round_to and size >= s.round_to else 1
+            removable = size - done - step  # at least ``step`` units stay
+            if caps is not None:
+                removable = min(removable, caps.get(name, size) - done)
+            first = (size - done) % step or step
+            at = 0
+            while at + (first if at == 0 else step) <= removable:
+                block = ranked[at:at + (first if at == 0 else step)]
+                at += len(block)
+                mean = [sum(b[i] for b in block) / len(block) for i in range(3)]
+                if len(block) == 1:
+                    mean[2] = block[0][2]
+                items.append((*mean, -cost, name, tuple(b[3] for b in block)))
+        items.sort()
         chunk: dict[str, list[int]] = {}
         taken = dict(counts)
         covered = 0.0
-        for *_, name, u in candidates:
-            size = costs[name]["size"]
-            keep_after = size - taken.get(name, 0) - 1
-            if keep_after < 1:
-                continue
-            if caps is not None and taken.get(name, 0) >= caps.get(name, size):
-                continue
-            if s.round_to and size >= s.round_to and keep_after < s.round_to:
-                continue
-            covered += marginal_cost(costs, taken, name, key)
-            chunk.setdefault(name, []).append(u)
-            taken[name] = taken.get(name, 0) + 1
+        self._chunk_items = 0
+        for *_, name, block in items:
+            for u in block:
+                covered += marginal_cost(costs, taken, name, key)
+                chunk.setdefault(name, []).append(u)
+                taken[name] = taken.get(name, 0) + 1
+            self._chunk_items += 1
             if covered >= budget:
                 break
-        if s.round_to:
-            chunk = self._round(chunk, counts, costs)
         return chunk
 
     def _magnitudes(self, units: UnitMap, costs, x: torch.Tensor, y: torch.Tensor,
@@ -370,22 +389,6 @@ class CswapPlanner:
             v = np.asarray(raw[name].detach().double().cpu() if torch.is_tensor(raw[name]) else raw[name],
                            dtype=float)
             out[name] = v / max(float(np.abs(v).max()), 1e-12)
-        return out
-
-    def _round(self, chunk, counts, costs):
-        """Trim each layer's chunk so the units kept stay a multiple of ``round_to``."""
-        r = self.settings.round_to
-        out = {}
-        for name, units in chunk.items():
-            size = costs[name]["size"]
-            if size < r:
-                out[name] = units
-                continue
-            kept = size - counts.get(name, 0) - len(units)
-            extra = kept % r
-            take = units[:len(units) - (r - extra) % r] if extra else units
-            if take:
-                out[name] = take
         return out
 
     def describe(self) -> dict:

@@ -14,6 +14,15 @@ from causalnet.evaluate import accuracy, count_macs_params
 from causalnet.units import discover_units
 
 
+def cpu_vector_width() -> int:
+    """float32 lanes of this CPU's widest vector unit that PyTorch uses (16 with AVX-512, 8 with
+    AVX2, 4 otherwise). oneDNN runs convolutions in blocks of this many channels and pads a
+    layer up to whole blocks, so only widths that are multiples of it turn fewer MACs into less
+    time (``benchmarks/results/latency_alignment.md``)."""
+    capability = torch.backends.cpu.get_cpu_capability().upper()
+    return 16 if "AVX512" in capability else 8 if "AVX2" in capability else 4
+
+
 def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int, *,
                repeats: int = 10, warmup: int = 3) -> float:
     """Median wall-clock milliseconds of one forward of a ``batch_size`` batch on the CPU, after

@@ -133,7 +133,7 @@ def test_first_order_is_exact_where_the_suffix_is_linear():
         assert spliced.abs().max() == 0      # cut only towards logit 0: no effect on logit 2
 
 
-@pytest.mark.parametrize("mode", ["soft", "resample", "mean"])
+@pytest.mark.parametrize("mode", ["soft", "resample", "mean", "predicted"])
 def test_values_do_not_depend_on_units_per_forward(cnn, mode):
     """Soft values and resample donors are drawn per unit, so grouping units differently into
     forwards gives the same numbers (up to float rounding)."""
@@ -206,3 +206,24 @@ def test_many_units_per_forward_falls_back_when_the_prefix_is_read_later():
         for u in range(layer.size):
             torch.testing.assert_close(out[u], ablate_naive(model, only, u, x), atol=1e-5, rtol=1e-5)
         assert engine._untiled_failed == {reader}
+
+
+def test_predicted_ablation_spares_a_unit_the_others_restore():
+    """A unit that is an affine copy of another is fully predictable: replacing it by its
+    prediction changes nothing, while mean ablation changes the output. An independent unit's
+    prediction is about its mean."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 2))
+    with torch.no_grad():  # hidden = (a, 2a + 1, b)
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]]))
+        net[0].bias.copy_(torch.tensor([0.0, 1.0, 0.0]))
+    x = torch.randn(200, 2)
+    units = discover_units(net, x[:1])
+    layer = units.layer("0")
+    predicted = InterventionEngine(net, units, x, ablation=Ablation("predicted")).ablate(layer, [0, 1, 2])
+    mean = InterventionEngine(net, units, x, ablation=Ablation("mean")).ablate(layer, [0, 1, 2])
+    clean = net(x).detach()
+    for u in (0, 1):
+        torch.testing.assert_close(predicted[u], clean, atol=2e-2, rtol=0)
+        assert (mean[u] - clean).abs().max() > 0.5
+    assert (predicted[2] - mean[2]).abs().mean() < 0.02  # only the sample correlation of a and b

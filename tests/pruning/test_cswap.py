@@ -43,6 +43,22 @@ def test_cswap_reaches_the_target_and_replays(lenet, mnist, tmp_path):
         assert len(removed) < {"conv1": 6, "conv2": 16, "fc1": 120, "fc2": 84}[layer]
 
 
+def test_round_to_keeps_whole_blocks_and_still_reaches_the_target(lenet, mnist):
+    # SIMD-friendly widths: every pruned layer keeps a multiple of 4 units (conv1's 6 can only go
+    # to 4); a planner that trims unit chunks to blocks would stall with nothing to remove
+    pruned, plan, info = prune(lenet, mnist, target_params=0.4, calibration_per_class=6, chunk=0.1,
+                               round_to=4, repair=())
+    assert info["stopped"] == "target reached"
+    sizes = {"conv1": 6, "conv2": 16, "fc1": 120, "fc2": 84}
+    assert plan["removal"]
+    for layer, removed in plan["removal"].items():
+        kept = sizes[layer] - len(removed)
+        assert kept >= 4 and kept % 4 == 0, (layer, kept)
+    _, p0 = count_macs_params(lenet, (1, 28, 28))
+    _, p1 = count_macs_params(pruned, (1, 28, 28))
+    assert 1 - p1 / p0 >= 0.4
+
+
 def test_tolerance_stops_the_pruner(lenet, mnist):
     pruned, plan, info = prune(lenet, mnist, target_params=0.95, max_drop=0.0,
                                calibration_per_class=6, chunk=0.2)
@@ -72,6 +88,18 @@ def test_graph_of_another_model_is_refused(lenet, mnist, tmp_path, capsys):
                  "--data", "mnist", "--target-params", "0.3", "--out", str(tmp_path / "o"), "-q"])
     assert code == 2
     assert "another model" in capsys.readouterr().err
+
+
+def test_round_to_auto_is_the_cpu_vector_width_and_bad_values_are_refused(capsys):
+    from pruning.cli import _round_to
+    from pruning.report import cpu_vector_width
+
+    assert _round_to("auto") == cpu_vector_width() in (4, 8, 16)
+    assert _round_to("8") == 8
+    with pytest.raises(SystemExit):
+        main(["prune", "--model", "zoo:lenet5", "--target-params", "0.3", "--round-to", "0",
+              "--out", "unused", "--method", "l1"])
+    assert "positive integer or 'auto'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("objective", ["loglik", "kl"])

@@ -1,0 +1,158 @@
+"""Does CPU latency fall with MACs after structured pruning? Only when the widths kept suit the CPU.
+
+oneDNN runs convolutions in blocks of the CPU's float32 vector width (16 channels with AVX-512,
+8 with AVX2) and pads a layer up to whole blocks, so a layer cut from 64 to 53 channels costs
+what 64 did (the measurements here fit that). This script prunes the zoo's ResNet-20 and VGG-11
+(MobileNetV2 too with ``--models``) to a fraction of its parameters with C-SWAP
+and with the strongest baselines, keeping any number of units per layer (``round_to`` none) or a
+multiple of 8 or 16 (``--round-to``; ``auto`` picks the CPU's width), repairs with least
+squares (default settings, C-SWAP's 1-point tolerance included), and reports test accuracy,
+the MACs ratio, the speed-up at batch 64 and their quotient (the C-SWAP issue's bar: at most 1.3).
+
+Latency: the fastest of ``RUNS`` timed forwards after a warm-up (:func:`pruning.report.latency_ms`,
+channels_last, 2 torch threads); the planning runs first, then every timing, so run it on a
+quiet machine. Output: ``benchmarks/results/latency_alignment.{csv,md,png}``.
+
+    python benchmarks/latency_alignment.py [--models resnet20 vgg11_bn] [--level 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+import torch  # noqa: E402
+
+from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # noqa: E402
+from causalnet.fileio import atomic_write_text  # noqa: E402
+
+MODELS = ("resnet20", "vgg11_bn", "mobilenetv2")
+DEFAULT_MODELS = ("resnet20", "vgg11_bn")  # MobileNetV2's C-SWAP plans take ~15 min each here
+METHODS = ("cswap", "l1", "lamp", "fpgm")
+ROUNDINGS = (None, 8, 16)
+RUNS = 15
+
+
+def _latency(model, input_shape, batch: int) -> float:
+    from pruning.report import latency_ms
+
+    return min(latency_ms(model, input_shape, batch, repeats=1, warmup=1) for _ in range(RUNS))
+
+
+def run(models, methods, roundings, level: float, eval_images: int | None) -> list[dict]:
+    from causalnet.data import load_data
+    from causalnet.evaluate import accuracy, count_macs_params
+    from causalnet.graph import CausalGraph
+    from causalnet.models import load_model
+    from pruning.api import prune
+
+    data = load_data("mnist")
+    test = data.eval if eval_images is None else (data.eval.images[:eval_images],
+                                                  data.eval.targets[:eval_images])
+    shape = tuple(data.eval.images.shape[1:])
+    pruned_models = []
+    for name in models:
+        model = load_model(f"zoo:{name}").eval()
+        graph = CausalGraph.load(RESULTS / "graphs" / f"{name}.json")
+        macs0, params0 = count_macs_params(model, shape)
+        pruned_models.append((name, "unpruned", "-", model, macs0, params0, 0.0, "-"))
+        for method in methods:
+            for rt in roundings:
+                start = time.perf_counter()
+                pruned, _, info = prune(model, data, graph=graph if method == "cswap" else None,
+                                        method=method, target_params=level, round_to=rt)
+                macs, params = count_macs_params(pruned, shape)
+                print(f"{name} {method} round_to={rt}: {1 - params / params0:.3f} params removed, "
+                      f"{time.perf_counter() - start:.0f} s", flush=True)
+                pruned_models.append((name, method, rt or "none", pruned, macs, params,
+                                      time.perf_counter() - start, info["stopped"]))
+    rows = []
+    base: dict[str, tuple] = {}
+    for name, method, rt, model, macs, params, seconds, stopped in pruned_models:
+        acc = 100 * accuracy(model, test)
+        b1, b64 = _latency(model, shape, 1), _latency(model, shape, 64)
+        if method == "unpruned":
+            base[name] = (macs, params, b1, b64)
+        m0, p0, l1, l64 = base[name]
+        rows.append({"model": name, "method": method, "round_to": rt, "accuracy": round(acc, 2),
+                     "params_removed": round(1 - params / p0, 3), "macs_removed": round(1 - macs / m0, 3),
+                     "latency_b1_ms": round(b1, 3), "latency_b64_ms": round(b64, 2),
+                     "macs_ratio": round(m0 / macs, 3), "speedup_b64": round(l64 / b64, 3),
+                     "macs_ratio_over_speedup": round((m0 / macs) / (l64 / b64), 3),
+                     "plan_s": round(seconds, 1), "stopped": stopped})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def report(rows: list[dict], level: float, eval_images: int | None) -> str:
+    shown = [{"model": r["model"], "method": r["method"], "round to": r["round_to"],
+              "test acc %": r["accuracy"], "params removed": r["params_removed"],
+              "MACs ratio": f"x{r['macs_ratio']:.2f}", "speed-up (64)": f"x{r['speedup_b64']:.2f}",
+              "MACs ratio / speed-up": f"{r['macs_ratio_over_speedup']:.2f}",
+              "batch 64 ms": r["latency_b64_ms"], "batch 1 ms": r["latency_b1_ms"],
+              "stopped": r["stopped"]} for r in rows]
+    met = [r for r in rows if r["method"] != "unpruned" and r["macs_ratio_over_speedup"] <= 1.3]
+    named = sorted({f"{r['model']} {r['method']} round_to={r['round_to']}" for r in met})
+    return "\n\n".join([
+        "# Latency against MACs: the widths kept decide",
+        f"Every CNN of the zoo pruned to {level:.0%} of its parameters removed, lsq repair, no "
+        f"fine-tuning; accuracy on {'all 10,000' if eval_images is None else eval_images} MNIST test "
+        f"images. Latency: fastest of {RUNS} forwards, channels_last, {machine()}, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}. The C-SWAP issue's bar: MACs ratio / speed-up "
+        "at batch 64 at most 1.3.",
+        markdown_table(shown),
+        f"Rows meeting the bar: {len(met)} of {sum(r['method'] != 'unpruned' for r in rows)} "
+        f"({', '.join(named) or 'none'}).",
+        "Command: `python benchmarks/latency_alignment.py`"])
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    marks = {"none": "o", "8": "s", "16": "^"}
+    for r in rows:
+        if r["method"] == "unpruned":
+            continue
+        ax.scatter(r["macs_ratio"], r["speedup_b64"], marker=marks.get(str(r["round_to"]), "x"),
+                   color="C0" if r["method"] == "cswap" else "C1")
+    top = max(r["macs_ratio"] for r in rows) * 1.05
+    ax.plot([1, top], [1, top], "k--", lw=1, label="speed-up = MACs ratio")
+    ax.plot([1, top], [1 / 1.3, top / 1.3], "r:", lw=1, label="bar (ratio 1.3)")
+    for k, m in marks.items():
+        ax.scatter([], [], marker=m, color="gray", label=f"round_to {k}")
+    ax.scatter([], [], color="C0", label="C-SWAP")
+    ax.scatter([], [], color="C1", label="baselines")
+    ax.set_xlabel("MACs ratio (unpruned / pruned)")
+    ax.set_ylabel("speed-up at batch 64")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", choices=MODELS, default=list(DEFAULT_MODELS))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--level", type=float, default=0.5, help="fraction of parameters removed (default 0.5)")
+    ap.add_argument("--eval-images", type=int, default=None, help="test images (default: all 10,000)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    rows = run(args.models, args.methods, ROUNDINGS, args.level, args.eval_images)
+    write_csv("latency_alignment.csv", rows)
+    atomic_write_text(RESULTS / "latency_alignment.md", report(rows, args.level, args.eval_images) + "\n")
+    plot(rows, RESULTS / "latency_alignment.png")
+    print(f"wrote {RESULTS / 'latency_alignment.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
