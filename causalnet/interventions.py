@@ -167,21 +167,24 @@ class InterventionEngine:
         finally:
             self.model.train(was)
 
-    def _reader_means(self, reference: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Per-input-channel mean of every reader's input over the reference data."""
-        sums: dict[str, torch.Tensor] = {}
-        readers = {r.name: r for layer in self.unit_map for r in layer.readers}
+    def _per_reader(self, reference: torch.Tensor | None, summary) -> dict:
+        """``summary(reader, input)`` of every reader's input in one forward of the reference data."""
+        found: dict = {}
         handles = []
-        for name, reader in readers.items():
-            def pre(mod, args, name=name, reader=reader):
-                sums[name] = reader.channel_mean(args[0])
+        for reader in {r.name: r for layer in self.unit_map for r in layer.readers}.values():
+            def pre(mod, args, reader=reader):
+                found[reader.name] = summary(reader, args[0])
             handles.append(reader.module.register_forward_pre_hook(pre))
         try:
             self.model(self._fmt(reference if reference is not None else self.x))
         finally:
             for h in handles:
                 h.remove()
-        return sums
+        return found
+
+    def _reader_means(self, reference: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Per-input-channel mean of every reader's input over the reference data."""
+        return self._per_reader(reference, lambda reader, t: reader.channel_mean(t))
 
     def _reader_predictors(self, reference: torch.Tensor | None, ridge: float = 1e-3
                            ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -189,23 +192,15 @@ class InterventionEngine:
         from the reader's other inputs as ``x_S - Q[S] @ (x - mean)``, with
         ``Q[S] = inv(P[S, S]) @ P[S]`` for the ridge-regularised precision matrix ``P`` (``ridge``
         relative to the mean variance, as in the least-squares repair)."""
-        stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        def moments(reader: Reader, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            d = reader.axis(t.ndim)
+            rows = t.detach().movedim(d, -1).reshape(-1, t.shape[d]).double()
+            mean = rows.mean(0)
+            centred = rows - mean
+            return mean, centred.T @ centred / max(len(rows), 1)
+
+        stats = self._per_reader(reference, moments)
         readers = {r.name: r for layer in self.unit_map for r in layer.readers}
-        handles = []
-        for name, reader in readers.items():
-            def pre(mod, args, name=name, reader=reader):
-                t = args[0]
-                d = reader.axis(t.ndim)
-                rows = t.detach().movedim(d, -1).reshape(-1, t.shape[d]).double()
-                mean = rows.mean(0)
-                centred = rows - mean
-                stats[name] = (mean, centred.T @ centred / max(len(rows), 1))
-            handles.append(reader.module.register_forward_pre_hook(pre))
-        try:
-            self.model(self._fmt(reference if reference is not None else self.x))
-        finally:
-            for h in handles:
-                h.remove()
         out = {}
         for name, (mean, cov) in stats.items():
             size = len(mean)
