@@ -17,7 +17,13 @@ Then one change at a time on top of the defaults:
   moves; the KL keeps the whole output distribution);
 - per-layer budgets from the graph (layers whose units serve more class graphs keep more);
 - magnitude (L1) as the tie-breaker among units whose causal score is not significant;
-- both of the last two.
+- both of the last two;
+- least squares in the loop: the masked network's readers re-solved after every chunk, so the
+  checks and re-scores see the network the default repair will give;
+- predicted-ablation scores: a unit replaced by its least-squares prediction from the other
+  units its reader sees (what a least-squares repair of that reader restores);
+- widths kept in multiples of 16 (``round_to``), the widths whose fewer MACs also run faster on
+  this CPU (``benchmarks/latency_alignment.py``).
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
@@ -25,13 +31,15 @@ BatchNorm re-estimation, and least-squares reconstruction) and measured on the 1
 images. The named
 baseline, global L1 magnitude with the same repair, runs in the same process.
 
-Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--quick]``;
+Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--quick]
+[--only TEXT ...]``;
 writes ``benchmarks/results/cswap_ablation_MODEL.{csv,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from dataclasses import replace
@@ -66,7 +74,21 @@ VARIANTS = [
     ("defaults + per-layer budgets from the graph", {"budgets": "graph"}),
     ("defaults + magnitude tie-break (non-significant scores)", {"tie_break": "magnitude"}),
     ("defaults + budgets + magnitude tie-break", {"budgets": "graph", "tie_break": "magnitude"}),
+    ("defaults + least-squares repair in the loop", {"repair_in_loop": "lsq"}),
+    ("defaults + predicted-ablation scores (a unit replaced by its lsq prediction from the others)",
+     {"scoring_ablation": "predicted"}),
+    ("defaults + widths kept in multiples of 16 (round_to 16, for latency)", {"round_to": 16}),
 ]
+
+
+def _merged(path, new_rows: list[dict], order: list[str]) -> list[dict]:
+    """The rows of ``path`` with ``new_rows`` replacing or joining them, in ``order``."""
+    old = {}
+    if path.exists():
+        with open(path, newline="") as f:
+            old = {r["planner"]: r for r in csv.DictReader(f)}
+    old.update({r["planner"]: r for r in new_rows})
+    return [old[label] for label in order if label in old]
 
 
 def main(argv=None) -> int:
@@ -75,7 +97,9 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.7])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="LeNet-5, one level, 2000 test images")
-    ap.add_argument("--skip", type=int, default=0, help="skip the first K planner rows (0: all)")
+    ap.add_argument("--only", nargs="+", default=None, metavar="TEXT",
+                    help="run only the rows whose label contains one of these texts; the other rows "
+                         "are kept from the existing results file")
     args = ap.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     name = "lenet5" if args.quick else args.model
@@ -116,12 +140,17 @@ def main(argv=None) -> int:
         settings = replace(settings, **change)
         runs.append((label, settings))
     runs += [(label, replace(settings, **change)) for label, change in VARIANTS]
-    for label, run in runs[args.skip:]:
+    for label, run in runs:
+        if args.only and not any(t in label for t in args.only):
+            continue
         start = time.perf_counter()
         result = CswapPlanner(model, graph, run).plan(data, example, milestones=tuple(levels[:-1]))
         measure(label, result.snapshots, time.perf_counter() - start, result.stopped)
 
     stem = "cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}"
+    if args.only:
+        rows = _merged(RESULTS / f"{stem}.csv", rows, ["baseline: global L1 magnitude (same repair)",
+                                                       *(label for label, _ in runs)])
     write_csv(f"{stem}.csv", rows)
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")

@@ -527,6 +527,43 @@ def headline_table(rows: list[dict], sweep: str = "params",
     return markdown_table(out)
 
 
+def versus_table(rows: list[dict], sweep: str = "params",
+                 levels: tuple[str, ...] = ("0.3", "0.5", "0.7")) -> list[dict]:
+    """Per model and level: C-SWAP against the best baseline (highest mean over seeds), with the
+    repair and without; where the tolerance stopped C-SWAP short, its tolerance-free run."""
+    pts = _mean_points(rows)
+    unpruned = {r["model"]: f"{100 * float(r['accuracy']):.2f}" for r in rows
+                if r["method"] == "unpruned" and r["status"] == "ok"}
+    baselines = [m for m in dict.fromkeys(r["method"] for r in rows)
+                 if m not in ("unpruned", "cswap", "cswap_notol")]
+    out = []
+    for model in MODELS:
+        for lv in levels:
+            cells = {}
+            for repair in (REPAIRED, "none"):
+                c = pts.get((model, sweep, lv, "cswap", repair))
+                note = ""
+                if c is None and pts.get((model, sweep, lv, "cswap_notol", repair)):
+                    c, note = pts[(model, sweep, lv, "cswap_notol", repair)], " (tolerance off)"
+                best = max(((pts[(model, sweep, lv, b, repair)], b) for b in baselines
+                            if (model, sweep, lv, b, repair) in pts),
+                           key=lambda pb: pb[0]["accuracy"], default=None)
+                cells[repair] = (c, note, best)
+            c, note, best = cells[REPAIRED]
+            if c is None and best is None:
+                continue
+            cn, note_n, best_n = cells["none"]
+            out.append({
+                "model": f"{model} ({unpruned.get(model, '?')})", "params removed": f"{float(lv):.0%}",
+                "C-SWAP +repair": (_acc_cell(c) + note) if c else "-",
+                "best baseline +repair": f"{_acc_cell(best[0])} ({best[1]})" if best else "-",
+                "C-SWAP - best (pp)": (f"{100 * (c['accuracy'] - best[0]['accuracy']):+.2f}"
+                                       if c and best else "-"),
+                "C-SWAP, no repair": (_acc_cell(cn) + note_n) if cn else "-",
+                "best baseline, no repair": f"{_acc_cell(best_n[0])} ({best_n[1]})" if best_n else "-"})
+    return out
+
+
 def job_status(rows: list[dict], jobs: list[Job]) -> list[dict]:
     """Per job: rows present out of rows expected (every method, level and repair)."""
     have = {_key(r) for r in rows}
@@ -575,6 +612,8 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           markdown_table(states), "",
           "## Headline: test accuracy (%) at 30 / 50 / 70% of parameters removed", "",
           headline_table(rows), "",
+          "## C-SWAP against the best baseline at each level (mean ± sd over seeds where more than "
+          "one ran)", "", markdown_table(versus_table(rows)) if versus_table(rows) else "(no rows yet)", "",
           "## Every point", "", summary_tables(rows)]
     timing = timing_table(rows)
     if timing:

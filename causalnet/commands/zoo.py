@@ -7,14 +7,15 @@ from ..cli import command_parser
 
 def _list(args) -> int:
     from ..zoo import ZOO, load_card
+    from ..zoo.registry import PLANTED
 
-    print(f"{'name':<12} {'test acc':>9} {'bar':>6} {'params':>9} {'MACs':>12} {'train s':>8}  description")
-    for name, entry in ZOO.items():
+    print(f"{'name':<16} {'test acc':>9} {'bar':>6} {'params':>9} {'MACs':>12} {'train s':>8}  description")
+    for name, entry in {**ZOO, **PLANTED}.items():
         card = load_card(name)
         if card is None:
-            print(f"{name:<12} {'(not trained)':>9}  {entry.description}")
+            print(f"{name:<16} {'(not trained)':>9}  {entry.description}")
             continue
-        print(f"{name:<12} {100 * card['test_accuracy']:>8.2f}% {100 * entry.min_accuracy:>5.1f}% "
+        print(f"{name:<16} {100 * card['test_accuracy']:>8.2f}% {100 * entry.min_accuracy:>5.1f}% "
               f"{card['params']:>9,} {card['macs']:>12,} {card['train_seconds']:>8.0f}  {entry.description}")
     return 0
 
@@ -25,7 +26,8 @@ def _train(args) -> int:
 
     zoo_entry(args.name)  # validate before any work
     out = package_weights_folder() if args.into_package else args.out
-    card = train_zoo_model(args.name, out, show_progress=not args.quiet, epochs=args.epochs)
+    card = train_zoo_model(args.name, out, show_progress=not args.quiet, epochs=args.epochs,
+                           threads=args.threads)
     print(f"{args.name}: test accuracy {100 * card['test_accuracy']:.2f}% "
           f"(bar {100 * card['min_accuracy']:.1f}%), {card['params']:,} params, "
           f"{card['macs']:,} MACs, trained in {card['train_seconds']:.0f} s")

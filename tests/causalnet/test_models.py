@@ -104,3 +104,12 @@ def test_every_subcommand_help_has_an_example(capsys):
     assert {"zoo", "eval", "demo"} <= set(commands)
     for name, sub in commands.items():
         assert "example" in sub.format_help(), name
+
+
+def test_zoo_list_shows_every_model_including_the_planted_ones(capsys):
+    from causalnet.cli import main
+    from causalnet.zoo.registry import PLANTED, ZOO
+
+    assert main(["zoo", "list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(ZOO) | set(PLANTED) <= listed
