@@ -77,6 +77,8 @@ VARIANTS = [
     ("defaults + least-squares repair in the loop", {"repair_in_loop": "lsq"}),
     ("defaults + predicted-ablation scores (a unit replaced by its lsq prediction from the others)",
      {"scoring_ablation": "predicted"}),
+    ("defaults + least squares in the loop + predicted-ablation scores",
+     {"repair_in_loop": "lsq", "scoring_ablation": "predicted"}),
     ("defaults + widths kept in multiples of 16 (round_to 16, for latency)", {"round_to": 16}),
 ]
 
@@ -154,6 +156,8 @@ def main(argv=None) -> int:
     write_csv(f"{stem}.csv", rows)
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")
+    if args.only:
+        cmd += " --only " + " ".join(f"'{t}'" for t in args.only)
     md = (f"# C-SWAP ingredients, one at a time ({name}, MNIST test accuracy)\n\n"
           f"Each row up to the defaults adds one ingredient to the row above; the rows after "
           f"change one thing in the defaults. Every pruned model is removed physically "
@@ -162,7 +166,9 @@ def main(argv=None) -> int:
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "
           f"at that percentage of parameters removed; plan_s: planning time for the whole run. "
           f"Unpruned: {100 * accuracy(model, test):.2f}%.\n\n"
-          f"Machine: {machine()}.\n\n" + markdown_table(rows) + f"\n\nCommand: `{cmd}`\n")
+          f"Machine: {machine()}"
+          + (f" for the rows matching {args.only} (the other rows are kept from an earlier run)"
+             if args.only else "") + ".\n\n" + markdown_table(rows) + f"\n\nCommand: `{cmd}`\n")
     atomic_write_text(RESULTS / f"{stem}.md", md)
     return 0
 
