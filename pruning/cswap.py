@@ -181,6 +181,12 @@ class CswapPlanner:
         self.show_progress = show_progress
         if graph is not None:
             graph.check_model(model)
+        # state of the plan in progress (set by plan(), read by _score and _next_chunk)
+        self._x_fit: torch.Tensor | None = None             # images the predicted ablation is fitted on
+        self._se: dict[str, np.ndarray] = {}                # standard error of each unit's last score
+        self._caps: dict[str, int] | None = None            # per-layer budgets (budgets="graph")
+        self._magnitude: dict[str, np.ndarray] | None = None  # L1 tie-break (tie_break="magnitude")
+        self._chunk_items = 0                               # items (units or blocks) in the last chunk
 
     def _score(self, work: nn.Module, units: UnitMap, alive: dict[str, list[int]],
                x: torch.Tensor, y: torch.Tensor, reference: torch.Tensor) -> dict[str, np.ndarray]:
@@ -188,7 +194,7 @@ class CswapPlanner:
         (negative: it harms): the mean log-ratio of p_y ("loglik"), or minus the rise of the
         KL divergence from the original model's predictions ``reference`` ("kl")."""
         # predictions are fitted on the calibration images, as the least-squares repair is
-        fit = getattr(self, "_x_fit", None) if self.settings.scoring_ablation == "predicted" else None
+        fit = self._x_fit if self.settings.scoring_ablation == "predicted" else None
         engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.scoring_ablation),
                                     reference=fit)
         ref = torch.log_softmax(reference, 1)
@@ -238,7 +244,7 @@ class CswapPlanner:
         members = membership(self.graph, units)
         if s.repair_in_loop == "lsq":
             _add_zero_biases(work, units)
-        self._se: dict[str, np.ndarray] = {}
+        self._se = {}
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
                       if s.budgets == "graph" and self.graph is not None else None)
         self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.tie_break == "magnitude" else None
@@ -328,11 +334,11 @@ class CswapPlanner:
         ``self._chunk_items`` says how many items the chunk holds."""
         s = self.settings
         key = s.key
-        caps = getattr(self, "_caps", None)
-        magnitude = getattr(self, "_magnitude", None)
+        caps = self._caps
+        magnitude = self._magnitude
         items = []
         for name, units_alive in alive.items():
-            se = getattr(self, "_se", {}).get(name)
+            se = self._se.get(name)
             cost = max(marginal_cost(costs, counts, name, key), 1)
             ranked = []
             for u in units_alive:
