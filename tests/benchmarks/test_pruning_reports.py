@@ -1,0 +1,50 @@
+"""The pruning benchmarks' report builders on hand-made rows (no model runs)."""
+
+from benchmarks import cswap_ablation, latency_alignment
+from benchmarks import pruning_tradeoff as pt
+
+
+def _row(method, target, acc, seed="0", repair="lsq", status="ok", sweep="params"):
+    return {"model": "lenet5", "sweep": sweep, "target": target, "method": method, "repair": repair,
+            "seed": seed, "eval_images": "10000", "status": status, "accuracy": str(acc),
+            "params": "1", "macs": "1", "params_removed": target, "macs_removed": target,
+            "latency_b1_ms": "", "latency_b64_ms": "", "plan_s": "", "note": ""}
+
+
+def test_versus_table_picks_the_best_baseline_and_falls_back_to_the_tolerance_free_run():
+    rows = [{**_row("unpruned", "0", 0.99), "sweep": "-", "repair": "-", "seed": "-"},
+            _row("cswap", "0.5", 0.97), _row("cswap", "0.5", 0.98, seed="1"),
+            _row("l1", "0.5", 0.96), _row("lamp", "0.5", 0.985),
+            _row("cswap", "0.7", "", status="not reached"), _row("cswap_notol", "0.7", 0.90),
+            _row("lamp", "0.7", 0.95),
+            _row("cswap", "0.5", 0.5, repair="none"), _row("l1", "0.5", 0.6, repair="none")]
+    table = {r["params removed"]: r for r in pt.versus_table(rows)}
+    assert table["50%"]["C-SWAP +repair"].startswith("97.50 ± 0.71 (n=2)")
+    assert table["50%"]["best baseline +repair"] == "98.50 (lamp)"
+    assert table["50%"]["C-SWAP - best (pp)"] == "-1.00"
+    assert table["50%"]["best baseline, no repair"] == "60.00 (l1)"
+    assert table["70%"]["C-SWAP +repair"] == "90.00 (tolerance off)"
+    assert "30%" not in table
+
+
+def test_merged_ablation_rows_keep_the_order_and_replace_reruns(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("planner,lsq_50\nA,1\nB,2\n")
+    rows = cswap_ablation._merged(path, [{"planner": "B", "lsq_50": 3}, {"planner": "C", "lsq_50": 4}],
+                                  ["A", "C", "B"])
+    assert [(r["planner"], str(r["lsq_50"])) for r in rows] == [("A", "1"), ("C", "4"), ("B", "3")]
+
+
+def test_latency_report_counts_the_rows_within_the_bar(tmp_path):
+    base = {"model": "resnet20", "accuracy": 99.0, "params_removed": 0.5, "macs_removed": 0.4,
+            "latency_b1_ms": 1.0, "latency_b64_ms": 10.0, "plan_s": 1.0, "stopped": "target reached"}
+    rows = [{**base, "method": "unpruned", "round_to": "-", "macs_ratio": 1.0, "speedup_b64": 1.0,
+             "macs_ratio_over_speedup": 1.0},
+            {**base, "method": "cswap", "round_to": 16, "macs_ratio": 1.6, "speedup_b64": 1.4,
+             "macs_ratio_over_speedup": 1.6 / 1.4},
+            {**base, "method": "l1", "round_to": "none", "macs_ratio": 2.0, "speedup_b64": 1.0,
+             "macs_ratio_over_speedup": 2.0}]
+    md = latency_alignment.report(rows, 0.5, None)
+    assert "Rows meeting the bar: 1 of 2 (resnet20 cswap round_to=16)" in md
+    latency_alignment.plot(rows, tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
