@@ -4,7 +4,9 @@
 ``do(u := v)`` replaces unit ``u`` wherever it is read: v = 0 (zero ablation, the default), the
 unit's mean over reference data (mean ablation: what pruning with the mean folded into the
 consumer's bias does), its value on another input (resample), or a small random value
-u ~ U(beta, beta + 0.01) (soft). A path (edge) intervention cuts unit ``u``'s contribution to a
+u ~ U(beta, beta + 0.01) (soft), or its least-squares prediction from the reader's other inputs
+(predicted: what re-solving the reader without the unit restores; used to score pruning, not
+offered by ``causalnet build``). A path (edge) intervention cuts unit ``u``'s contribution to a
 set S of one reader's outputs only: the reader is run on the clean and on the intervened input,
 S is taken from the second run and every other output from the first; other readers see ``u``
 untouched.
