@@ -92,7 +92,8 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     2. the other levels (10-80%) for LeNet-5 and ResNet-20, seed 0;
     3. the MACs sweep on ResNet-20 at 30%, 52.6% (Torch-Pruning's setting) and 70%;
     4. seeds 1 and 2 at 30/50/70% of parameters for every model;
-    5. the MACs sweep at 10-80% for every model, seed 0.
+    5. the other levels (10-80%) for the other models, seed 0;
+    6. the MACs sweep at 10-80% for every model, seed 0.
     Every point on the full 10k test images (``EVAL_IMAGES``)."""
     from pruning.baselines import BASELINES
 
@@ -106,6 +107,8 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
         jobs.append(Job("resnet20", "macs", 0, (0.3, TP_LEVEL, 0.7), methods, EVAL_IMAGES["resnet20"],
                         (TP_LEVEL,)))
     jobs += [Job(m, "params", s, short, methods, EVAL_IMAGES[m]) for s in range(1, seeds) for m in chosen]
+    jobs += [Job(m, "params", 0, LEVELS, methods, EVAL_IMAGES[m])
+             for m in chosen if m not in ("lenet5", "resnet20")]
     jobs += [Job(m, "macs", 0, LEVELS, methods, EVAL_IMAGES[m]) for m in chosen]
     return jobs
 
