@@ -361,6 +361,11 @@ def _label(method: str, repair: str) -> str:
     return method if repair == "none" else f"{method}+repair"
 
 
+def _acc_stats(accs: list[float]) -> dict:
+    return {"accuracy": statistics.fmean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else None,
+            "n": len(accs)}
+
+
 def _mean_points(rows: list[dict]) -> dict[tuple, dict]:
     """Mean over seeds of every (model, sweep, target, method, repair) point with status ok."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -369,9 +374,7 @@ def _mean_points(rows: list[dict]) -> dict[tuple, dict]:
             groups[(r["model"], r["sweep"], r["target"], r["method"], r["repair"])].append(r)
     out = {}
     for k, rs in groups.items():
-        accs = [float(r["accuracy"]) for r in rs]
-        out[k] = {"accuracy": statistics.fmean(accs),
-                  "sd": statistics.stdev(accs) if len(accs) > 1 else None, "n": len(accs),
+        out[k] = {**_acc_stats([float(r["accuracy"]) for r in rs]),
                   "params_removed": statistics.fmean(float(r["params_removed"]) for r in rs),
                   "macs_removed": statistics.fmean(float(r["macs_removed"]) for r in rs),
                   "latency_b1_ms": next((float(r["latency_b1_ms"]) for r in rs if r["latency_b1_ms"]), None),
@@ -542,11 +545,9 @@ def _cswap_point(rows: list[dict], model: str, sweep: str, level: str, repair: s
                 per_seed[r["seed"]] = r
     if not per_seed:
         return None, ""
-    accs = [float(r["accuracy"]) for r in per_seed.values()]
     off = sum(r["method"] == "cswap_notol" for r in per_seed.values())
-    point = {"accuracy": statistics.fmean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else None,
-             "n": len(accs)}
-    return point, (f" (tolerance off in {off} of {len(accs)})" if off else "")
+    return (_acc_stats([float(r["accuracy"]) for r in per_seed.values()]),
+            f" (tolerance off in {off} of {len(per_seed)})" if off else "")
 
 
 def versus_table(rows: list[dict], sweep: str = "params",
@@ -615,6 +616,7 @@ def timing_table(rows: list[dict]) -> list[dict]:
 def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seconds: float,
                   jobs: list[Job]) -> list[Path]:
     states = job_status(rows, jobs)
+    versus = versus_table(rows)
     partial = any(s["state"] != "complete" for s in states)
     md = [f"# Pruning trade-off (no fine-tuning){' - quick smoke run, not for quoting' if 'quick' in stem else ''}",
           "", f"Machine: {machine()}. " + (f"Wall time of this invocation: {seconds:.0f} s (a resumed "
@@ -632,7 +634,7 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           "## Headline: test accuracy (%) at 30 / 50 / 70% of parameters removed", "",
           headline_table(rows), "",
           "## C-SWAP against the best baseline at each level (mean ± sd over seeds where more than "
-          "one ran)", "", markdown_table(versus_table(rows)) if versus_table(rows) else "(no rows yet)", "",
+          "one ran)", "", markdown_table(versus) if versus else "(no rows yet)", "",
           "## Every point", "", summary_tables(rows)]
     timing = timing_table(rows)
     if timing:

@@ -143,6 +143,7 @@ class InterventionEngine:
         self._soft: dict[tuple, torch.Tensor] = {}
         self._perm: dict[tuple, torch.Tensor] = {}
         self._layer_of = {id(rd): layer for layer in unit_map for rd in layer.readers}
+        self._readers = {rd.name: rd for layer in unit_map for rd in layer.readers}
         self.cache_prefix = cache_prefix
         self.modules = dict(model.named_modules())
         self._channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
@@ -173,7 +174,7 @@ class InterventionEngine:
         """``summary(reader, input)`` of every reader's input in one forward of the reference data."""
         found: dict = {}
         handles = []
-        for reader in {r.name: r for layer in self.unit_map for r in layer.readers}.values():
+        for reader in self._readers.values():
             def pre(mod, args, reader=reader):
                 found[reader.name] = summary(reader, args[0])
             handles.append(reader.module.register_forward_pre_hook(pre))
@@ -202,14 +203,13 @@ class InterventionEngine:
             return mean, centred.T @ centred / max(len(rows), 1)
 
         stats = self._per_reader(reference, moments)
-        readers = {r.name: r for layer in self.unit_map for r in layer.readers}
         out = {}
         for name, (mean, cov) in stats.items():
             size = len(mean)
             lam = ridge * float(cov.diagonal().mean()) + 1e-12
             precision = torch.linalg.inv(cov + lam * torch.eye(size, dtype=cov.dtype))
             q = torch.zeros(size, size, dtype=cov.dtype)
-            for idx in readers[name].index:
+            for idx in self._readers[name].index:
                 q[idx] = torch.linalg.solve(precision[idx][:, idx], precision[idx])
             out[name] = (mean.float(), q.float())
         return out

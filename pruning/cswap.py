@@ -288,7 +288,7 @@ class CswapPlanner:
                 mask.set_removed(trial)
                 mask.refresh(x_cal)
                 if s.repair_in_loop == "lsq":  # the readers re-solved: the net the plan will give
-                    reconstruct_masked(work, self.model, mask._masks, x_cal)
+                    reconstruct_masked(work, self.model, mask.masked_inputs, x_cal)
                     mask.refresh(x_cal)
                 elif s.bn_between_chunks:
                     reestimate_batchnorm(work, x_cal)
@@ -359,15 +359,12 @@ class CswapPlanner:
             removable = size - done - step  # at least ``step`` units stay
             if caps is not None:
                 removable = min(removable, caps.get(name, size) - done)
-            first = (size - done) % step or step
-            at = 0
-            while at + (first if at == 0 else step) <= removable:
-                block = ranked[at:at + (first if at == 0 else step)]
-                at += len(block)
-                mean = [sum(b[i] for b in block) / len(block) for i in range(3)]
-                if len(block) == 1:
-                    mean[2] = block[0][2]
+            at, width = 0, (size - done) % step or step   # the first block restores a multiple
+            while at + width <= removable:
+                block = ranked[at:at + width]
+                mean = [sum(b[i] for b in block) / width for i in range(3)]
                 items.append((*mean, -cost, name, tuple(b[3] for b in block)))
+                at, width = at + width, step
         items.sort()
         chunk: dict[str, list[int]] = {}
         taken = dict(counts)

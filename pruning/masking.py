@@ -73,6 +73,11 @@ class MeanMask:
                 old = self._masks.get(reader.name)
                 self._masks[reader.name] = idx if old is None else torch.cat([old, idx])
 
+    @property
+    def masked_inputs(self) -> dict[str, torch.Tensor]:
+        """Reader name -> the input channels currently masked (the removed units' channels)."""
+        return self._masks
+
     @torch.no_grad()
     def refresh(self, x: torch.Tensor, batch_size: int = 500) -> None:
         """Recompute every reader's input means (before replacement) on ``x``."""
