@@ -113,6 +113,13 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     return jobs
 
 
+def plan_jobs(quick: bool = False, *, models: tuple[str, ...] | None = None, seeds: int = 3,
+              sweeps: tuple[str, ...] | None = None) -> list[Job]:
+    """The jobs a run does: the quick or the full plan, narrowed to ``models`` and ``sweeps``."""
+    jobs = quick_plan() if quick else full_plan(models or MODELS, seeds)
+    return [j for j in jobs if (not models or j.model in models) and (not sweeps or j.sweep in sweeps)]
+
+
 # test images per model (None: all 10,000); a fixed class-balanced subset otherwise
 EVAL_IMAGES: dict[str, int | None] = {m: None for m in MODELS}
 
@@ -648,19 +655,20 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
 
 # ---- entry points ----------------------------------------------------------------------------
 def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, seeds: int = 3,
-        command: str | None = None, report_only: bool = False) -> list[Path]:
+        command: str | None = None, report_only: bool = False,
+        sweeps: tuple[str, ...] | None = None) -> list[Path]:
     """Run the benchmark (``quick``: smoke size, about a minute) and write
     ``out_dir/pruning_tradeoff[_quick].{csv,md}`` and the PNG plots; returns the files written.
-    ``report_only``: rewrite the markdown and plots from the CSV already there, computing nothing."""
+    ``report_only``: rewrite the markdown and plots from the CSV already there, computing nothing.
+    ``sweeps``: run only the jobs of these budgets (``params``, ``macs``), e.g. to split the work
+    between two processes writing to different folders."""
     from causalnet.data import load_data
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "pruning_tradeoff_quick" if quick else "pruning_tradeoff"
-    jobs = quick_plan() if quick else full_plan(models or MODELS, seeds)
-    if quick and models:
-        jobs = [j for j in jobs if j.model in models]
+    jobs = plan_jobs(quick, models=models, seeds=seeds, sweeps=sweeps)
     store = Store(out_dir / f"{stem}.csv", read_only=report_only)
     if report_only:
         command = (command or "python benchmarks/pruning_tradeoff.py").replace(" --report-only", "")
@@ -701,6 +709,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", choices=MODELS, help="subset of the zoo (default: all)")
     ap.add_argument("--seeds", type=int, default=3, help="calibration seeds (default 3)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
+    ap.add_argument("--sweeps", nargs="+", choices=("params", "macs"),
+                    help="run only these budgets (default: both)")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the markdown and plots from the CSV already there")
     args = ap.parse_args(argv)
@@ -708,7 +718,8 @@ def main(argv=None) -> int:
         ap.error("--seeds must be at least 1")
     command = "python benchmarks/pruning_tradeoff.py " + " ".join(sys.argv[1:] if argv is None else argv)
     files = run(args.quick, args.out, models=tuple(args.models) if args.models else None,
-                seeds=args.seeds, command=command.strip(), report_only=args.report_only)
+                seeds=args.seeds, command=command.strip(), report_only=args.report_only,
+                sweeps=tuple(args.sweeps) if args.sweeps else None)
     for f in files:
         print(f)
     return 0

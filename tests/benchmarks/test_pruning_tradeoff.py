@@ -39,3 +39,13 @@ def test_quick_run_writes_wellformed_outputs(tmp_path):
     pt.run(quick=True, out_dir=tmp_path)
     with open(tmp_path / "pruning_tradeoff_quick.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
+
+
+def test_plan_narrows_to_models_and_sweeps():
+    full = pt.plan_jobs(seeds=3)
+    assert {j.sweep for j in full} == {"params", "macs"} and {j.model for j in full} == set(pt.MODELS)
+    macs = pt.plan_jobs(models=("mobilenetv2",), sweeps=("macs",))
+    assert macs and all(j.model == "mobilenetv2" and j.sweep == "macs" for j in macs)
+    assert all(j in full for j in macs) and len(macs) < len(full)
+    assert [j for j in full if j.model == "mobilenetv2" and j.sweep == "macs"] == macs
+    assert pt.plan_jobs(True, sweeps=("macs",)) == []
