@@ -93,7 +93,8 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     3. the MACs sweep on ResNet-20 at 30%, 52.6% (Torch-Pruning's setting) and 70%;
     4. seeds 1 and 2 at 30/50/70% of parameters for every model;
     5. the other levels (10-80%) for the other models, seed 0;
-    6. the MACs sweep at 10-80% for every model, seed 0.
+    6. the MACs sweep at 10-80% for every model, seed 0;
+    7. the other seeds at every level, parameters then MACs, cheapest model first.
     Every point on the full 10k test images (``EVAL_IMAGES``)."""
     from pruning.baselines import BASELINES
 
@@ -110,6 +111,8 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     jobs += [Job(m, "params", 0, LEVELS, methods, EVAL_IMAGES[m])
              for m in chosen if m not in ("lenet5", "resnet20")]
     jobs += [Job(m, "macs", 0, LEVELS, methods, EVAL_IMAGES[m]) for m in chosen]
+    jobs += [Job(m, sweep, s, LEVELS, methods, EVAL_IMAGES[m])
+             for m in chosen for sweep in ("params", "macs") for s in range(1, seeds)]
     return jobs
 
 

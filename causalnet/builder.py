@@ -47,6 +47,8 @@ from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_
 from .units import UnitLayer, UnitMap, discover_units
 
 CHECKPOINT_VERSION = 1
+# interventions whose replacement values are statistics of a reference population
+POPULATION_MODES = ("mean", "predicted")
 
 
 @dataclass
@@ -56,7 +58,7 @@ class BuildSettings:
     classes: list[int] | None = None      # None: every class
     samples_per_class: int = 100          # N, correctly classified inputs per class graph
     calibration_per_class: int = 20       # calibration images per class for global effects
-    intervention: str = "zero"            # zero | mean | resample | soft
+    intervention: str = "zero"            # zero | mean | resample | soft | predicted
     beta: float = 0.0                     # soft interventions: u ~ U(beta, beta + 0.01)
     alpha: float = 0.05
     correction: str = "none"              # none | bh (Benjamini-Hochberg per tested layer)
@@ -209,11 +211,17 @@ class GraphBuilder:
         return correct
 
     # ---------------------------------------------------------------- global effects
-    def _global_effects(self, units: UnitMap, bundle: DataBundle, ckpt: _Checkpoint) -> dict:
+    def _calibration(self, bundle: DataBundle) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class-balanced calibration set: the inputs of the global effects, and the
+        reference population of mean and predicted interventions everywhere."""
         s = self.settings
         targets = torch.as_tensor(bundle.fit.targets)
         idx = class_balanced_indices(targets, s.calibration_per_class, seed=s.seed, strict=False)
-        x, y = stack_samples(bundle.fit, idx)
+        return stack_samples(bundle.fit, idx)
+
+    def _global_effects(self, units: UnitMap, bundle: DataBundle, ckpt: _Checkpoint) -> dict:
+        s = self.settings
+        x, y = self._calibration(bundle)
         results = {}
         engine = None
         for layer in progress(units.layers, show=self.show_progress, desc="global effects", unit="layer"):
@@ -285,11 +293,15 @@ class GraphBuilder:
         idx = units.layer(upper).producer_index[reader]
         return torch.tensor([idx[e] for e in effects], dtype=torch.long)
 
-    def _class_walk(self, units: UnitMap, x: torch.Tensor, c: int) -> dict:
-        """The top-down walk for class c; returns kept nodes, edges and a per-layer log."""
+    def _class_walk(self, units: UnitMap, x: torch.Tensor, c: int,
+                    reference: torch.Tensor | None = None) -> dict:
+        """The top-down walk for class c; returns kept nodes, edges and a per-layer log.
+        ``reference``: the population whose statistics mean and predicted interventions use
+        (the N inputs are all of class c: their own mean would keep the class's typical value
+        and measure nothing)."""
         s = self.settings
         engine = InterventionEngine(self._net, units, x, ablation=self._ablation(10_000 * (c + 1)),
-                                    units_per_forward=s.units_per_forward)
+                                    units_per_forward=s.units_per_forward, reference=reference)
         observed = engine.clean[:, c].double().numpy()
         edges: list[list] = []
         log: list[dict] = []
@@ -375,18 +387,22 @@ class GraphBuilder:
             t0 = time.perf_counter()
             units = discover_units(self._net, x0, ignore=self.ignore)
             classes = self._classes(bundle, units.num_outputs)
-            key_src = json.dumps({"fp": fingerprint, "data": bundle.spec, "settings": asdict(s),
-                                  "classes": classes}, sort_keys=True)
+            by_population = s.intervention in POPULATION_MODES
+            key = {"fp": fingerprint, "data": bundle.spec, "settings": asdict(s), "classes": classes}
+            if by_population:
+                key["class_reference"] = "calibration"   # older checkpoints used the class's inputs
+            key_src = json.dumps(key, sort_keys=True)
             ckpt = _Checkpoint(self.checkpoint_path, hashlib.sha256(key_src.encode()).hexdigest())
             global_fx = self._global_effects(units, bundle, ckpt) if s.global_effects else {}
             self.timings["global_effects"] = time.perf_counter() - t0
             walks = {}
             t1 = time.perf_counter()
+            reference = self._calibration(bundle)[0] if by_population and s.class_graphs else None
             if s.class_graphs:
                 for c in progress(classes, show=self.show_progress, desc="class graphs", unit="class"):
                     walk = ckpt.get("classes", str(c))
                     if walk is None:
-                        walk = self._class_walk(units, self._class_samples(bundle, c), c)
+                        walk = self._class_walk(units, self._class_samples(bundle, c), c, reference)
                         ckpt.put("classes", str(c), walk)
                     walks[c] = walk
             self.timings["class_graphs"] = time.perf_counter() - t1

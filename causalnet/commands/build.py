@@ -10,6 +10,9 @@ from ..data import DATA_SPEC_HELP
 from ..errors import CausalnetInputError
 from ..models import MODEL_SPEC_HELP
 
+# causalnet.interventions.MODES, spelled out so that parsing the command line does not import torch
+INTERVENTIONS = ("zero", "mean", "resample", "soft", "predicted")
+
 
 def parse_classes(text: str) -> list[int] | None:
     """'all' -> None; '0,3' -> [0, 3]; anything else is a clear error."""
@@ -64,8 +67,9 @@ def register(subparsers) -> None:
                    help="correctly classified inputs per class graph (N)")
     p.add_argument("--calibration", type=int, default=20,
                    help="calibration images per class for the global effects")
-    p.add_argument("--intervention", default="zero", choices=["zero", "mean", "resample", "soft"],
-                   help="how a unit is switched off")
+    p.add_argument("--intervention", default="zero", choices=INTERVENTIONS,
+                   help="how a unit is switched off (predicted: replaced by its least-squares "
+                        "prediction from the other units its reader sees)")
     p.add_argument("--beta", type=float, default=0.0, help="soft intervention: u ~ U(beta, beta+0.01)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.add_argument("--correction", default="none", choices=["none", "bh"],

@@ -71,11 +71,11 @@ def test_interrupted_build_resumes_from_checkpoint(tmp_path, monkeypatch):
     calls = []
     original = GraphBuilder._class_walk
 
-    def flaky(self, units, x, c):
+    def flaky(self, units, x, c, *rest):
         calls.append(c)
         if c == 1:
             raise KeyboardInterrupt
-        return original(self, units, x, c)
+        return original(self, units, x, c, *rest)
 
     monkeypatch.setattr(GraphBuilder, "_class_walk", flaky)
     with pytest.raises(KeyboardInterrupt):
@@ -161,3 +161,30 @@ def test_paired_test_sees_a_drop_every_input_shows():
     intervened = observed - 0.3                                       # every input drops by 0.3
     assert drop_z_test(observed, intervened[None]).p[0] > 0.05
     assert paired_drop_test(observed, intervened[None]).p[0] < 1e-6
+
+
+
+def test_mean_intervention_uses_the_population_mean_in_class_walks(wired_graph):
+    # a class's own inputs all carry its feature: their mean would keep it and find no cause
+    g = build_graph(hand_wired(), hand_wired_data(), samples_per_class=60, calibration_per_class=60,
+                    intervention="mean")
+    assert g.nx.graph["settings"]["intervention"] == "mean"
+    assert g.causes_of(0) == ["1:0"] and g.causes_of(1) == ["1:1"]
+    # unit 5 is near its mean on every input: replacing it by that mean changes nothing
+    assert g.causes_of(2) == ["1:2"] and wired_graph.causes_of(2) == ["1:2", "1:5"]
+
+
+def test_predicted_intervention_builds_and_the_cli_offers_every_mode(wired_graph):
+    from causalnet.commands.build import INTERVENTIONS
+    from causalnet.interventions import MODES
+
+    assert INTERVENTIONS == MODES
+    g = build_graph(hand_wired(), hand_wired_data(), samples_per_class=60, calibration_per_class=60,
+                    intervention="predicted")
+    assert g.nx.graph["settings"]["intervention"] == "predicted"
+    cat = {n: g.node(n)["category"] for n in g.units()}
+    assert cat["1:3"] == cat["1:4"] == "neutral"          # dead units stay dead
+    # a unit the others predict (here one-hot: unit 0 is about 3 - unit 1 - unit 2) is restored
+    # by its prediction; no cause appears that the wiring lacks
+    for c in range(3):
+        assert set(g.causes_of(c)) <= set(wired_graph.causes_of(c))
