@@ -560,6 +560,43 @@ def _cswap_point(rows: list[dict], model: str, sweep: str, level: str, repair: s
             f" (tolerance off in {off} of {len(per_seed)})" if off else "")
 
 
+def _versus_point(rows: list[dict], pts: dict, model: str, sweep: str, level: str, repair: str
+                  ) -> tuple[dict | None, str, tuple[dict, str] | None]:
+    """C-SWAP's point (:func:`_cswap_point`) and the best baseline's (highest mean over seeds,
+    with its name) at one level."""
+    c, note = _cswap_point(rows, model, sweep, level, repair)
+    best = max(((p, key[3]) for key, p in pts.items()
+                if key[:3] == (model, sweep, level) and key[4] == repair
+                and key[3] not in ("cswap", "cswap_notol")),
+               key=lambda pb: pb[0]["accuracy"], default=None)
+    return c, note, best
+
+
+def difference_table(rows: list[dict]) -> list[dict]:
+    """Per model and sweep, every level: C-SWAP minus the best baseline (pp, both with the
+    repair), with the number of seeds behind C-SWAP's mean."""
+    pts = _mean_points(rows)
+    out = []
+    for model in MODELS:
+        for sweep in ("params", "macs"):
+            levels = sorted({k[2] for k in pts if k[:2] == (model, sweep)}, key=float)
+            row = {"model": model, "budget": sweep}
+            for lv in levels:
+                c, note, best = _versus_point(rows, pts, model, sweep, lv, REPAIRED)
+                cell = "-"
+                if c and best:
+                    cell = f"{100 * (c['accuracy'] - best[0]['accuracy']):+.2f} (n={c['n']}"
+                    cell += ", tol. off)" if note else ")"
+                elif best:
+                    cell = "not reached"
+                row[f"{100 * float(lv):.3g}%"] = cell
+            if len(row) > 2:
+                out.append(row)
+    cols = list(dict.fromkeys(k for row in out for k in row))
+    cols = cols[:2] + sorted(cols[2:], key=lambda c: float(c[:-1]))
+    return [{c: row.get(c, "") for c in cols} for row in out]
+
+
 def versus_table(rows: list[dict], sweep: str = "params",
                  levels: tuple[str, ...] = ("0.3", "0.5", "0.7")) -> list[dict]:
     """Per model and level: C-SWAP against the best baseline (highest mean over seeds), with the
@@ -567,18 +604,11 @@ def versus_table(rows: list[dict], sweep: str = "params",
     pts = _mean_points(rows)
     unpruned = {r["model"]: f"{100 * float(r['accuracy']):.2f}" for r in rows
                 if r["method"] == "unpruned" and r["status"] == "ok"}
-    baselines = [m for m in dict.fromkeys(r["method"] for r in rows)
-                 if m not in ("unpruned", "cswap", "cswap_notol")]
     out = []
     for model in MODELS:
         for lv in levels:
-            cells = {}
-            for repair in (REPAIRED, "none"):
-                c, note = _cswap_point(rows, model, sweep, lv, repair)
-                best = max(((pts[(model, sweep, lv, b, repair)], b) for b in baselines
-                            if (model, sweep, lv, b, repair) in pts),
-                           key=lambda pb: pb[0]["accuracy"], default=None)
-                cells[repair] = (c, note, best)
+            cells = {repair: _versus_point(rows, pts, model, sweep, lv, repair)
+                     for repair in (REPAIRED, "none")}
             c, note, best = cells[REPAIRED]
             if c is None and best is None:
                 continue
@@ -627,6 +657,7 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
                   jobs: list[Job]) -> list[Path]:
     states = job_status(rows, jobs)
     versus = versus_table(rows)
+    diffs = difference_table(rows)
     partial = any(s["state"] != "complete" for s in states)
     md = [f"# Pruning trade-off (no fine-tuning){' - quick smoke run, not for quoting' if 'quick' in stem else ''}",
           "", f"Machine: {machine()}. " + (f"Wall time of this invocation: {seconds:.0f} s (a resumed "
@@ -645,6 +676,9 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           headline_table(rows), "",
           "## C-SWAP against the best baseline at each level (mean ± sd over seeds where more than "
           "one ran)", "", markdown_table(versus) if versus else "(no rows yet)", "",
+          "## C-SWAP minus the best baseline at every level, both with the repair (pp; n = seeds; "
+          "tol. off: the tolerance-free run stands in for at least one seed)", "",
+          markdown_table(diffs) if diffs else "(no rows yet)", "",
           "## Every point", "", summary_tables(rows)]
     timing = timing_table(rows)
     if timing:

@@ -29,6 +29,21 @@ def test_versus_table_picks_the_best_baseline_and_falls_back_to_the_tolerance_fr
     assert "30%" not in table
 
 
+def test_difference_table_has_every_level_of_each_sweep():
+    rows = [_row("cswap", "0.5", 0.97), _row("cswap", "0.5", 0.98, seed="1"), _row("lamp", "0.5", 0.985),
+            _row("l1", "0.5", 0.96), _row("cswap", "0.1", 0.99), _row("l1", "0.1", 0.985),
+            _row("cswap", "0.8", "", status="not reached"), _row("l1", "0.8", 0.9),
+            _row("cswap", "0.3", 0.99, sweep="macs"), _row("l1", "0.3", 0.98, sweep="macs"),
+            _row("cswap", "0.3", 0.5, sweep="macs", repair="none")]
+    table = pt.difference_table(rows)
+    assert [(r["model"], r["budget"]) for r in table] == [("lenet5", "params"), ("lenet5", "macs")]
+    params, macs = table
+    assert list(params)[2:] == ["10%", "30%", "50%", "80%"]
+    assert params["10%"] == "+0.50 (n=1)" and params["50%"] == "-1.00 (n=2)"
+    assert params["80%"] == "not reached" and params["30%"] == ""
+    assert macs["30%"] == "+1.00 (n=1)" and macs["10%"] == ""
+
+
 def test_merged_ablation_rows_keep_the_order_and_replace_reruns(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text("planner,lsq_50\nA,1\nB,2\n")
