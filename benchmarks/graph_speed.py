@@ -104,7 +104,8 @@ def fast_effects(model, units, layers, x, y):
     layers = [layer for layer in units if layer.name in names]
 
     from causalnet.builder import _Checkpoint
-    return builder._global_effects(dataclasses.replace(units, layers=layers), DataBundle("tensors", ds, ds),
+    calibration = builder._calibration(DataBundle("tensors", ds, ds))
+    return builder._global_effects(dataclasses.replace(units, layers=layers), calibration,
                                    _Checkpoint(None, "bench"))
 
 

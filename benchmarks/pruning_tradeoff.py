@@ -567,7 +567,7 @@ def _versus_point(rows: list[dict], pts: dict, model: str, sweep: str, level: st
     c, note = _cswap_point(rows, model, sweep, level, repair)
     best = max(((p, key[3]) for key, p in pts.items()
                 if key[:3] == (model, sweep, level) and key[4] == repair
-                and key[3] not in ("cswap", "cswap_notol")),
+                and key[3] not in ("cswap", FORCED)),
                key=lambda pb: pb[0]["accuracy"], default=None)
     return c, note, best
 

@@ -219,9 +219,10 @@ class GraphBuilder:
         idx = class_balanced_indices(targets, s.calibration_per_class, seed=s.seed, strict=False)
         return stack_samples(bundle.fit, idx)
 
-    def _global_effects(self, units: UnitMap, bundle: DataBundle, ckpt: _Checkpoint) -> dict:
+    def _global_effects(self, units: UnitMap, calibration: tuple[torch.Tensor, torch.Tensor],
+                        ckpt: _Checkpoint) -> dict:
         s = self.settings
-        x, y = self._calibration(bundle)
+        x, y = calibration
         results = {}
         engine = None
         for layer in progress(units.layers, show=self.show_progress, desc="global effects", unit="layer"):
@@ -387,22 +388,21 @@ class GraphBuilder:
             t0 = time.perf_counter()
             units = discover_units(self._net, x0, ignore=self.ignore)
             classes = self._classes(bundle, units.num_outputs)
-            by_population = s.intervention in POPULATION_MODES
             key = {"fp": fingerprint, "data": bundle.spec, "settings": asdict(s), "classes": classes}
-            if by_population:
+            if s.intervention in POPULATION_MODES:
                 key["class_reference"] = "calibration"   # older checkpoints used the class's inputs
             key_src = json.dumps(key, sort_keys=True)
             ckpt = _Checkpoint(self.checkpoint_path, hashlib.sha256(key_src.encode()).hexdigest())
-            global_fx = self._global_effects(units, bundle, ckpt) if s.global_effects else {}
+            calibration = self._calibration(bundle)
+            global_fx = self._global_effects(units, calibration, ckpt) if s.global_effects else {}
             self.timings["global_effects"] = time.perf_counter() - t0
             walks = {}
             t1 = time.perf_counter()
-            reference = self._calibration(bundle)[0] if by_population and s.class_graphs else None
             if s.class_graphs:
                 for c in progress(classes, show=self.show_progress, desc="class graphs", unit="class"):
                     walk = ckpt.get("classes", str(c))
                     if walk is None:
-                        walk = self._class_walk(units, self._class_samples(bundle, c), c, reference)
+                        walk = self._class_walk(units, self._class_samples(bundle, c), c, calibration[0])
                         ckpt.put("classes", str(c), walk)
                     walks[c] = walk
             self.timings["class_graphs"] = time.perf_counter() - t1
