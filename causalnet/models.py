@@ -161,6 +161,9 @@ def load_model(spec: str, *, trust: bool = False) -> nn.Module:
 
         if not parsed.body:
             raise SpecError("model spec 'zoo:' needs a name, e.g. zoo:resnet20 (see `causalnet zoo list`)")
+        if parsed.options:
+            raise SpecError(f"zoo models take no options, got {sorted(parsed.options)} in {spec!r}; "
+                            "drop the '?...' part")
         model = load_zoo_model(parsed.body)
     elif kind == "torchvision":
         model = _torchvision(parsed)

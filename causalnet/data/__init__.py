@@ -1,6 +1,7 @@
 """Datasets by spec string, and class-balanced calibration samples.
 
-Dataset specs: ``mnist`` (train and test splits), ``mnist:train``, ``mnist:test``, ``digits``,
+Dataset specs: ``mnist`` (train and test splits), ``mnist:train``, ``mnist:test``,
+``fashion[:train|:test][?root=DIR]`` (Fashion-MNIST, same semantics as ``mnist``), ``digits``,
 ``digits:train``, ``digits:test``, ``folder:PATH[?size=224&channels=3&mean=..&std=..]``,
 ``biased_mnist[:clean|:train|:val|:test][?bias=aligned|conflicting]`` (colour-biased MNIST with a
 planted spurious correlation, :mod:`causalnet.data.biased`).
@@ -22,15 +23,17 @@ from ..specs import option_value, parse_spec
 from .biased import BiasedMNIST, biased_pair, load_biased_mnist
 from .calibration import class_balanced_indices, stack_samples
 from .digits import load_digits
+from .fashion import FASHION_MEAN, FASHION_STD, load_fashion
 from .folder import load_folder
 from .mnist import MNIST_MEAN, MNIST_STD, load_mnist
 from .tensors import TensorImageDataset
 
-__all__ = ["DataBundle", "load_data", "load_mnist", "load_digits", "load_folder",
+__all__ = ["DataBundle", "load_data", "load_mnist", "load_fashion", "load_digits", "load_folder",
            "class_balanced_indices", "calibration_set", "stack_samples", "TensorImageDataset",
-           "MNIST_MEAN", "MNIST_STD", "DATA_SPEC_HELP", "BiasedMNIST", "load_biased_mnist"]
+           "MNIST_MEAN", "MNIST_STD", "FASHION_MEAN", "FASHION_STD", "DATA_SPEC_HELP", "BiasedMNIST", "load_biased_mnist"]
 
-DATA_SPEC_HELP = ("mnist | mnist:train | mnist:test | digits[:train|:test] | "
+DATA_SPEC_HELP = ("mnist | mnist:train | mnist:test | fashion[:train|:test][?root=DIR] | "
+                  "digits[:train|:test] | "
                   "folder:PATH[?size=224&channels=3] | biased_mnist[:clean|:val|:test][?bias=conflicting]")
 
 
@@ -65,23 +68,34 @@ def _split_pair(loader, split: str | None, spec: str) -> tuple[Dataset, Dataset]
     return ds, ds
 
 
+def _check_options(parsed, allowed: set[str], spec: str) -> None:
+    unknown = set(parsed.options) - allowed
+    if unknown:
+        allowed_text = ", ".join(sorted(allowed)) if allowed else "none"
+        raise SpecError(f"unknown option(s) {sorted(unknown)} in dataset spec {spec!r}; "
+                        f"allowed: {allowed_text}")
+
+
 def load_data(spec: str) -> DataBundle:
     """Resolve a dataset spec string (see module docstring) to a :class:`DataBundle`."""
     parsed = parse_spec(spec, allow_path=False, what="dataset spec")
     kind = parsed.kind.lower()
     if kind == "mnist":
+        _check_options(parsed, set(), spec)
         fit, ev = _split_pair(load_mnist, parsed.body, spec)
+    elif kind == "fashion":
+        _check_options(parsed, {"root"}, spec)
+        root = parsed.options.get("root")
+        fit, ev = _split_pair(lambda split: load_fashion(split, root=root), parsed.body, spec)
     elif kind == "digits":
+        _check_options(parsed, set(), spec)
         fit, ev = _split_pair(load_digits, parsed.body, spec)
     elif kind == "biased_mnist":
         fit, ev = biased_pair(parsed.body, parsed.options, spec)
     elif kind == "folder":
         if not parsed.body:
             raise SpecError("dataset spec 'folder:' needs a path, e.g. folder:./my_images")
-        allowed = {"size", "channels", "mean", "std"}
-        unknown = set(parsed.options) - allowed
-        if unknown:
-            raise SpecError(f"unknown option(s) {sorted(unknown)} in {spec!r}; allowed: {sorted(allowed)}")
+        _check_options(parsed, {"size", "channels", "mean", "std"}, spec)
         kwargs = {k: option_value(v) for k, v in parsed.options.items() if k in ("size", "channels")}
         if kwargs.get("size") in (0, "none"):
             kwargs["size"] = None

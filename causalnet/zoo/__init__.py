@@ -1,4 +1,4 @@
-"""Reference models trained on MNIST, shipped as ``.safetensors`` with a JSON card each.
+"""Reference models trained on MNIST (``ZOO``) and Fashion-MNIST (``FASHION``), shipped as ``.safetensors`` with a JSON card each.
 
 ``load_zoo_model("resnet20")`` builds the architecture and loads its shipped weights (offline,
 no pickle); ``causalnet zoo list`` shows what is there and ``causalnet zoo train NAME``
@@ -10,9 +10,9 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import CausalnetInputError
-from .registry import ZOO, Recipe, ZooEntry, load_card, weights_path, zoo_entry
+from .registry import FASHION, ZOO, Recipe, ZooEntry, load_card, weights_path, zoo_entry
 
-__all__ = ["ZOO", "Recipe", "ZooEntry", "load_zoo_model", "load_card", "zoo_entry", "zoo_names"]
+__all__ = ["ZOO", "FASHION", "Recipe", "ZooEntry", "load_zoo_model", "load_card", "zoo_entry", "zoo_names"]
 
 
 def zoo_names() -> list[str]:

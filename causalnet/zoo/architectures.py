@@ -187,6 +187,10 @@ def resnet20(num_classes: int = 10, in_channels: int = 1) -> ResNetCifar:
     return ResNetCifar(20, num_classes, in_channels)
 
 
+def resnet56(num_classes: int = 10, in_channels: int = 1) -> ResNetCifar:
+    return ResNetCifar(56, num_classes, in_channels)
+
+
 def vgg11_bn(num_classes: int = 10, in_channels: int = 1) -> VGG:
     return VGG(VGG11_NARROW, num_classes, in_channels)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import MNIST_MEAN, MNIST_STD, load_data
+from ..data import FASHION_MEAN, FASHION_STD, MNIST_MEAN, MNIST_STD, load_data
+from ..errors import CausalnetInputError
 from ..evaluate import accuracy, count_macs_params, prefer_channels_last
 from ..fileio import atomic_write, atomic_write_json
 from ..fingerprint import model_fingerprint
@@ -37,6 +39,23 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator,
     return out + background
 
 
+def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image left-right with probability 1/2."""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    if flip.any():
+        x = x.clone()
+        x[flip] = x[flip].flip(-1)
+    return x
+
+
+# the value of a black (0) pixel after each dataset's normalisation: what a shift uncovers
+_BACKGROUND = {"fashion": (0.0 - FASHION_MEAN) / FASHION_STD}
+
+
+def _background(dataset: str) -> float:
+    return _BACKGROUND.get(dataset.split(":")[0].split("?")[0], (0.0 - MNIST_MEAN) / MNIST_STD)
+
+
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -49,21 +68,53 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
+def _resume_path(out_dir: Path, name: str) -> Path:
+    return out_dir / f"{name}.train-state.pt"
+
+
+def _save_state(path: Path, epoch: int, model, opt, sched, gen, train_seconds: float) -> None:
+    state = {"epoch": epoch, "model": model.state_dict(), "opt": opt.state_dict(),
+             "sched": sched.state_dict(), "gen": gen.get_state(),
+             "rng": torch.get_rng_state(), "train_seconds": train_seconds}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
 def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = True,
-                    epochs: int | None = None, threads: int | None = None) -> dict:
+                    epochs: int | None = None, threads: int | None = None,
+                    resume: bool = True, dataset: str | None = None) -> dict:
     """Train zoo model ``name`` by its recipe and write ``NAME.safetensors`` and ``NAME.json``
-    (its card) into ``out_dir``. Returns the card."""
+    (its card) into ``out_dir``.
+
+    Args:
+        name: a zoo entry (``causalnet zoo list``).
+        out_dir: folder for the weights, the card and, while training, ``NAME.train-state.pt``
+            (model, optimiser, schedule and RNG state after each finished epoch).
+        show_progress: a progress bar per epoch.
+        epochs: override the recipe's epoch count.
+        threads: torch CPU threads.
+        dataset: train on this dataset spec instead of the recipe's (recorded on the card).
+        resume: continue from ``NAME.train-state.pt`` when one is there (same recipe and
+            epochs); the result equals an uninterrupted run's. The state file is removed once
+            the checkpoint is written.
+
+    Returns:
+        The card (a dict), also written as ``NAME.json``.
+    """
     from safetensors.torch import save_file
 
     entry = zoo_entry(name)
-    recipe = entry.recipe
+    recipe = entry.recipe if dataset is None else replace(entry.recipe, dataset=dataset)
+    if threads is not None and threads < 1:
+        raise CausalnetInputError(f"threads must be at least 1, got {threads}")
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
     data = load_data(recipe.dataset)
     x_train, y_train = data.fit.images, data.fit.targets
-    background = (0.0 - MNIST_MEAN) / MNIST_STD
+    background = _background(recipe.dataset)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
     model = prefer_channels_last(entry.build())
     opt = _optimizer(model, recipe)
@@ -72,8 +123,19 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, epochs=n_epochs,
                                                 steps_per_epoch=steps_per_epoch, pct_start=0.2)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    start = time.perf_counter()
-    for epoch in range(n_epochs):
+    state_path = _resume_path(out_dir, name)
+    first_epoch, done_seconds = 0, 0.0
+    if resume and state_path.is_file():
+        state = torch.load(state_path, weights_only=True)  # tensors and plain containers only
+        if state["sched"].get("total_steps") == n_epochs * steps_per_epoch:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            gen.set_state(state["gen"])
+            torch.set_rng_state(state["rng"])
+            first_epoch, done_seconds = int(state["epoch"]), float(state["train_seconds"])
+    start = time.perf_counter() - done_seconds
+    for epoch in range(first_epoch, n_epochs):
         model.train()
         order = torch.randperm(len(y_train), generator=gen)
         bar = progress(range(steps_per_epoch), show=show_progress, desc=f"{name} epoch {epoch + 1}/{n_epochs}",
@@ -81,6 +143,8 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
         for step in bar:
             idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
             xb = random_shift(x_train[idx], recipe.max_shift, gen, background)
+            if recipe.hflip:
+                xb = random_hflip(xb, gen)
             xb = xb.contiguous(memory_format=torch.channels_last)
             loss = loss_fn(model(xb), y_train[idx])
             opt.zero_grad(set_to_none=True)
@@ -89,6 +153,8 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
             sched.step()
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+        if epoch + 1 < n_epochs:
+            _save_state(state_path, epoch + 1, model, opt, sched, gen, time.perf_counter() - start)
     train_seconds = time.perf_counter() - start
     model.eval()
     test_acc = accuracy(model, data.eval)
@@ -98,7 +164,6 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
     macs, params = count_macs_params(model, data.input_shape)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
 
-    out_dir = Path(out_dir)
     weights = out_dir / f"{name}.safetensors"
     atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"zoo_model": name}))
     card = {
@@ -118,4 +183,5 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
         "fingerprint": model_fingerprint(model),
     }
     atomic_write_json(out_dir / f"{name}.json", card)
+    state_path.unlink(missing_ok=True)
     return card
