@@ -2,9 +2,9 @@
 100 images per class graph, 20 per class for the global effects, zero ablation) and tabulate
 units, layers, class-graph sizes, categories and build time.
 
-Run: ``python benchmarks/zoo_graphs.py [--fast] [--models lenet5,resnet20]``; writes
-``benchmarks/results/zoo_graphs[_fast].{csv,md}`` and the graphs under
-``benchmarks/results/graphs/``.
+Run: ``python benchmarks/zoo_graphs.py [--data mnist|fashion] [--fast] [--models lenet5,resnet20]``;
+writes ``benchmarks/results/zoo_graphs[_fashion][_fast].{csv,md}`` and the graphs under
+``benchmarks/results/graphs/``. ``--data fashion`` defaults to the trained ``fashion_*`` models.
 """
 
 from __future__ import annotations
@@ -20,19 +20,23 @@ from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # no
 from causalnet.builder import BuildSettings, GraphBuilder  # noqa: E402
 from causalnet.data import load_data  # noqa: E402
 from causalnet.fileio import atomic_write_text  # noqa: E402
-from causalnet.zoo import ZOO, load_zoo_model  # noqa: E402
+from causalnet.zoo import load_zoo_model, zoo_names  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fast", action="store_true", help="fast (screened) mode")
-    ap.add_argument("--models", default=",".join(ZOO))
+    ap.add_argument("--data", default="mnist", choices=["mnist", "fashion"],
+                    help="dataset the models were trained on (samples from its train split)")
+    ap.add_argument("--models", default=None,
+                    help="comma-separated zoo names (default: every trained model of --data)")
     args = ap.parse_args(argv)
-    data = load_data("mnist")
+    data = load_data(args.data)
+    models = args.models.split(",") if args.models else zoo_names(args.data, trained=True)
     rows = []
     out_dir = RESULTS / "graphs"
-    suffix = "_fast" if args.fast else ""
-    for name in args.models.split(","):
+    suffix = ("" if args.data == "mnist" else f"_{args.data}") + ("_fast" if args.fast else "")
+    for name in models:
         model = load_zoo_model(name)
         builder = GraphBuilder(model, BuildSettings(screen=args.fast))
         start = time.perf_counter()
@@ -59,11 +63,13 @@ def main(argv=None) -> int:
             "total_s": round(seconds, 1)})
         print(rows[-1], flush=True)
     write_csv(f"zoo_graphs{suffix}.csv", rows)
-    md = (f"# Causal graphs of the zoo models{' (fast mode)' if args.fast else ''}\n\n"
+    title = "MNIST" if args.data == "mnist" else "Fashion-MNIST"
+    md = (f"# Causal graphs of the {title} zoo models{' (fast mode)' if args.fast else ''}\n\n"
           f"Machine: {machine()}. Settings: `causalnet build` defaults (all 10 classes, N=100 "
           "correctly classified images per class graph, 20 images per class for global effects, "
           "zero ablation, alpha 0.05, no correction).\n\n" + markdown_table(rows) +
-          f"\n\nCommand: `python benchmarks/zoo_graphs.py{' --fast' if args.fast else ''}`\n")
+          f"\n\nCommand: `python benchmarks/zoo_graphs.py --data {args.data}"
+          f"{' --fast' if args.fast else ''}`\n")
     atomic_write_text(RESULTS / f"zoo_graphs{suffix}.md", md)
     return 0
 

@@ -15,8 +15,13 @@ from .registry import FASHION, ZOO, Recipe, ZooEntry, load_card, weights_path, z
 __all__ = ["ZOO", "FASHION", "Recipe", "ZooEntry", "load_zoo_model", "load_card", "zoo_entry", "zoo_names"]
 
 
-def zoo_names() -> list[str]:
-    return list(ZOO)
+def zoo_names(dataset: str | None = None, *, trained: bool = False) -> list[str]:
+    """Names of the reference models: the MNIST zoo by default, or every entry (MNIST and
+    Fashion-MNIST, not the planted-flaw models) whose recipe trains on ``dataset`` (``"mnist"``,
+    ``"fashion"``); with ``trained``, only those that ship a checkpoint."""
+    entries = ZOO if dataset is None else {
+        n: e for n, e in {**ZOO, **FASHION}.items() if e.recipe.dataset == dataset}
+    return [n for n in entries if not trained or weights_path(n).is_file()]
 
 
 def load_zoo_model(name: str, *, pretrained: bool = True) -> nn.Module:
