@@ -3,10 +3,10 @@ Fashion-MNIST)."""
 
 import pytest
 
-from causalnet.evaluate import accuracy, count_macs_params
-from causalnet.fingerprint import model_fingerprint
 from causalnet.data import load_data
 from causalnet.data.fashion import FASHION_ROOT
+from causalnet.evaluate import accuracy, count_macs_params
+from causalnet.fingerprint import model_fingerprint
 from causalnet.zoo import FASHION, ZOO, load_card, load_zoo_model, zoo_names
 
 
