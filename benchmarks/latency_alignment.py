@@ -31,7 +31,8 @@ import torch  # noqa: E402
 from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # noqa: E402
 from causalnet.fileio import atomic_write_text  # noqa: E402
 
-MODELS = ("resnet20", "vgg11_bn", "mobilenetv2")
+MODELS = ("resnet20", "vgg11_bn", "mobilenetv2", "fashion_resnet20", "fashion_resnet56",
+          "fashion_vgg11_bn", "fashion_mobilenetv2")
 DEFAULT_MODELS = ("resnet20", "vgg11_bn")  # MobileNetV2's C-SWAP plans take ~15 min each here
 METHODS = ("cswap", "cswap_notol", "l1", "lamp", "fpgm")  # cswap_notol: C-SWAP, tolerance off
 ROUNDINGS = (None, 8, 16)
@@ -55,14 +56,18 @@ def run(models, methods, roundings, level: float, eval_images: int | None) -> li
     from causalnet.evaluate import accuracy, count_macs_params
     from causalnet.graph import CausalGraph
     from causalnet.models import load_model
+    from causalnet.zoo import zoo_entry
     from pruning.api import prune
 
-    data = load_data("mnist")
-    test = data.eval if eval_images is None else (data.eval.images[:eval_images],
-                                                  data.eval.targets[:eval_images])
-    shape = tuple(data.eval.images.shape[1:])
+    def test_of(data):
+        return data.eval if eval_images is None else (data.eval.images[:eval_images],
+                                                      data.eval.targets[:eval_images])
+
+    bundles = {name: load_data(zoo_entry(name).recipe.dataset) for name in models}
+    shape = tuple(next(iter(bundles.values())).eval.images.shape[1:])
     pruned_models = []
     for name in models:
+        data = bundles[name]
         model = load_model(f"zoo:{name}").eval()
         graph = CausalGraph.load(RESULTS / "graphs" / f"{name}.json")
         macs0, params0 = count_macs_params(model, shape)
@@ -88,7 +93,7 @@ def run(models, methods, roundings, level: float, eval_images: int | None) -> li
             for entry, ms in zip(group, _latencies([e[3] for e in group], shape, b), strict=True):
                 times[(id(entry[3]), b)] = ms
     for name, method, rt, model, macs, params, seconds, stopped in pruned_models:
-        acc = 100 * accuracy(model, test)
+        acc = 100 * accuracy(model, test_of(bundles[name]))
         b1, b64 = times[(id(model), 1)], times[(id(model), 64)]
         if method == "unpruned":
             base[name] = (macs, params, b1, b64)
