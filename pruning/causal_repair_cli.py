@@ -43,6 +43,9 @@ def run_repair(args) -> int:
     from .io import save_pruned
     from .report import compare, measure
 
+    from causalnet.fileio import check_writable
+
+    check_writable(args.out, folder=True)
     model = load_model(args.model, trust=args.trust)
     graph = CausalGraph.load(args.graph)
     check_graph(graph, model, args.model)

@@ -7,6 +7,7 @@ from pathlib import Path
 from causalnet.cli import add_common_options, command_parser
 from causalnet.data import DATA_SPEC_HELP
 from causalnet.errors import CausalnetInputError
+from causalnet.fileio import check_writable
 from causalnet.models import MODEL_SPEC_HELP
 
 
@@ -41,6 +42,7 @@ def run_prune(args) -> int:
     from .io import save_pruned
     from .report import compare, measure
 
+    check_writable(args.out, folder=True)
     model = load_model(args.model, trust=args.trust)
     graph = CausalGraph.load(args.graph) if args.graph else None
     if graph is None and args.method == "cswap":

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..cli import add_common_options, command_parser
 from ..data import DATA_SPEC_HELP
 from ..errors import CausalnetInputError
+from ..fileio import check_writable
 from ..models import MODEL_SPEC_HELP
 
 # causalnet.interventions.MODES, spelled out so that parsing the command line does not import torch
@@ -33,6 +34,7 @@ def run_build(args) -> Path:
     out = Path(args.out)
     if out.suffix not in (".json", ".graphml"):
         raise CausalnetInputError(f"--out must end in .json (native) or .graphml, got {out.name!r}")
+    check_writable(out)
     model = load_model(args.model, trust=args.trust)
     data = load_data(args.data)
     settings = BuildSettings(classes=parse_classes(args.classes), samples_per_class=args.samples,
