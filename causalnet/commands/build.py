@@ -20,10 +20,13 @@ def parse_classes(text: str) -> list[int] | None:
     if text.strip().lower() == "all":
         return None
     try:
-        return sorted({int(t) for t in text.split(",") if t.strip()})
+        classes = sorted({int(t) for t in text.split(",") if t.strip()})
     except ValueError:
+        classes = []
+    if not classes or min(classes) < 0:
         raise CausalnetInputError(f"--classes must be 'all' or comma-separated class indices "
-                                  f"such as 0,3; got {text!r}") from None
+                                  f"such as 0,3; got {text!r}")
+    return classes
 
 
 def run_build(args) -> Path:
@@ -35,21 +38,21 @@ def run_build(args) -> Path:
     if out.suffix not in (".json", ".graphml"):
         raise CausalnetInputError(f"--out must end in .json (native) or .graphml, got {out.name!r}")
     check_writable(out)
-    model = load_model(args.model, trust=args.trust)
-    data = load_data(args.data)
     settings = BuildSettings(classes=parse_classes(args.classes), samples_per_class=args.samples,
                              calibration_per_class=args.calibration, intervention=args.intervention,
                              beta=args.beta, alpha=args.alpha, correction=args.correction,
                              seed=args.seed, edge_effects=args.edge_effects,
                              global_effects=not args.no_global, screen=args.fast,
                              class_test=args.class_test)
+    settings.validate()   # every number is checked before the model and data are loaded
+    model = load_model(args.model, trust=args.trust)
+    data = load_data(args.data)
     checkpoint = out.with_name(out.name + ".ckpt.json")
     if checkpoint.exists() and not args.quiet:
         print(f"resuming from {checkpoint}")
     builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint)
     start = time.perf_counter()
-    graph = builder.build(data, model_spec=args.model)
-    graph.save(out)
+    graph = builder.build(data, model_spec=args.model, out=out)   # written before the checkpoint goes
     summary = graph.summary()
     cats = summary["categories"]
     print(f"wrote {out}: {summary['units']} units in {len(graph.layer_names())} layers, "
