@@ -22,30 +22,32 @@ Interrupted builds resume from a checkpoint file; the same seed gives the same f
 
 from __future__ import annotations
 
-import copy
 import datetime
 import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from .build_checks import check_pool, check_settings, private_copy
-from .checkpoint import BuildCheckpoint, build_key, tensor_fingerprint, valid_class_entry, valid_global_entry
+from .checkpoint import (
+    BuildCheckpoint,
+    build_key,
+    tensor_fingerprint,
+    valid_class_entry,
+    valid_global_entry,
+)
 from .data import DataBundle, class_balanced_indices, stack_samples
 from .errors import CausalnetInputError
 from .evaluate import predict_logits, prefer_channels_last
-from .fileio import atomic_write_json
 from .fingerprint import model_fingerprint
 from .graph import CausalGraph
 from .interventions import MODES, Ablation, InterventionEngine, first_order_effects
 from .progress import progress
 from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_critical
 from .units import UnitLayer, UnitMap, discover_units
-
 
 
 @dataclass

@@ -9,7 +9,6 @@ from torch.utils.data import DataLoader, Dataset
 from .errors import CausalnetInputError
 from .progress import progress
 
-
 _FORMAT_FLAG = "_causalnet_channels_last"
 
 

@@ -36,14 +36,13 @@ def subgroup_accuracy(model, dataset) -> dict[str, float]:
 
 def run_repair(args) -> int:
     from causalnet.data import load_data
+    from causalnet.fileio import check_writable
     from causalnet.graph import CausalGraph
     from causalnet.models import load_model
 
     from .causal_repair import RepairSettings, causal_repair, check_graph
     from .io import save_pruned
     from .report import compare, measure
-
-    from causalnet.fileio import check_writable
 
     check_writable(args.out, folder=True)
     model = load_model(args.model, trust=args.trust)

@@ -44,9 +44,8 @@ def _drawing_format(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from causalnet.graph import CausalGraph
-
     from causalnet.fileio import check_writable
+    from causalnet.graph import CausalGraph
 
     from .layout import check_class
 
