@@ -16,6 +16,7 @@ from causalnet.cli import main
 from causalnet.errors import CausalnetError, GraphFormatError
 from causalnet.graph import CausalGraph
 
+from ..fuzz import mutate_json
 from .toy import hand_wired, hand_wired_data
 
 
@@ -113,43 +114,12 @@ def test_deeply_nested_json_is_refused_not_a_recursion_error(tmp_path, text):
     assert main(["info", str(path)]) in (0, 2)
 
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**7, 10**7) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=6) | st.sampled_from(["logit:0", "1:0", "1:999", "sha256:x", "edge", "critical"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=6)
-
-
-def _mutate(d, data) -> None:
-    """Replace, delete or add one value at a random place of the JSON tree ``d``."""
-    node = d
-    while True:
-        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        if not keys:
-            return
-        key = data.draw(st.sampled_from(keys))
-        child = node[key]
-        if isinstance(child, dict | list) and child and data.draw(st.booleans()):
-            node = child
-            continue
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            node[key] = data.draw(JSON_VALUES)
-        elif action == "delete":
-            del node[key]
-        elif isinstance(node, dict):
-            node[data.draw(st.text(max_size=5))] = data.draw(JSON_VALUES)
-        else:
-            node.append(data.draw(JSON_VALUES))
-        return
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_graph_files_load_or_are_refused_and_never_crash_a_consumer(tmp_path, graph_dict, data):
     d = json.loads(json.dumps(graph_dict))
     for _ in range(data.draw(st.integers(1, 3))):
-        _mutate(d, data)
+        mutate_json(d, data)
     path = _write(tmp_path, d)
     try:
         CausalGraph.load(path)
