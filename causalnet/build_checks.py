@@ -70,6 +70,18 @@ def check_pool(s: Any, pools: dict[int, int]) -> None:
                 f"ask for at most {largest} ({option} in the CLI)")
 
 
+def check_ignore(model: nn.Module, ignore) -> None:
+    """Refuse ``ignore`` names that are not modules of ``model`` (they would be ignored silently)."""
+    if isinstance(ignore, str) or not all(isinstance(n, str) for n in ignore):
+        raise CausalnetInputError(f"ignore must be a list of module names, got {ignore!r}")
+    names = {n for n, _ in model.named_modules()}
+    unknown = sorted(set(ignore) - names)
+    if unknown:
+        close = sorted(n for n in names if n and any(u.split(".")[0] in n for u in unknown))[:6]
+        raise CausalnetInputError(f"no module named {unknown} in {type(model).__name__} to ignore"
+                                  + (f"; modules with similar names: {close}" if close else ""))
+
+
 def private_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` in eval mode with every forward/backward hook removed (the
     user's hooks must not fire, or change outputs, during a build). The user's model is not

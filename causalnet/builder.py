@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .build_checks import check_pool, check_settings, private_copy
+from .build_checks import check_ignore, check_pool, check_settings, private_copy
 from .checkpoint import (
     BuildCheckpoint,
     build_key,
@@ -355,6 +355,7 @@ class GraphBuilder:
         # interventions run on a private copy (without the user's hooks) in the fastest memory
         # format that gives the model's own outputs (channels_last ran CNN forwards 2-3x faster
         # here); the user's model is never touched
+        check_ignore(model, self.ignore)
         self._net = private_copy(model)
         try:
             x0 = self._check_runs(bundle)
@@ -368,7 +369,7 @@ class GraphBuilder:
             # every class's inputs are drawn (and checked) before any work, and the checkpoint
             # is keyed on the images actually drawn, not on the data spec
             inputs = ({c: self._class_samples(bundle, c) for c in classes} if s.class_graphs else {})
-            key = build_key(fp=fingerprint, settings=asdict(s), classes=classes,
+            key = build_key(fp=fingerprint, settings=asdict(s), classes=classes, ignore=sorted(self.ignore),
                             calibration=tensor_fingerprint(calibration),
                             inputs={str(c): tensor_fingerprint([x]) for c, x in inputs.items()})
             ckpt = BuildCheckpoint(self.checkpoint_path, key)
@@ -410,6 +411,7 @@ class GraphBuilder:
                   "samples_used": {str(c): w["n_samples"] for c, w in walks.items()},
                   "calibration_used": len(calibration_y) if calibration_y is not None else 0},
             settings={**asdict(s), "classes": classes,
+                      **({"ignore": sorted(self.ignore)} if self.ignore else {}),
                       "global_test": "one-sample t-test of log r against 0 (two-sided)",
                       "class_test_description": ("one-sided paired z-test of the class logit" if s.class_test == "paired"
                                      else "one-sided two-sample z-test of the class logit (paper 2)")},

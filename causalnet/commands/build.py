@@ -50,7 +50,9 @@ def run_build(args) -> Path:
     checkpoint = out.with_name(out.name + ".ckpt.json")
     if checkpoint.exists() and not args.quiet:
         print(f"resuming from {checkpoint}")
-    builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint)
+    ignore = [n.strip() for n in (args.ignore or "").split(",") if n.strip()]
+    builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint,
+                           ignore=ignore)
     start = time.perf_counter()
     graph = builder.build(data, model_spec=args.model, out=out)   # written before the checkpoint goes
     summary = graph.summary()
@@ -90,6 +92,9 @@ def register(subparsers) -> None:
                         "only on those the screen cannot rule out (see benchmarks/graph_speed.py "
                         "for its agreement with exact mode)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ignore", default=None, metavar="NAME[,NAME]",
+                   help="modules to leave out of the graph (and their sub-modules), e.g. a block "
+                        "causalnet cannot map to units")
     p.add_argument("--out", default="graph.json", help="graph file (.json or .graphml)")
     add_common_options(p)
     p.set_defaults(func=lambda args: run_build(args) and 0)

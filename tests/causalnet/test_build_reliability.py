@@ -331,3 +331,97 @@ def test_model_runtime_error_is_not_swallowed_by_the_tiled_fallback():
         engine.ablate(units.layers[0], [0, 1, 2, 3])
     assert _is_shape_clash(RuntimeError("The size of tensor a (40) must match the size of tensor b (10)"))
     assert not _is_shape_clash(RuntimeError("injected failure"))
+
+
+# ------------------------------------------------------------------ inputs that used to give tracebacks
+
+
+def _folder(tmp_path: Path, corrupt: bool = False) -> Path:
+    from PIL import Image
+
+    for c in (0, 1):
+        d = tmp_path / "imgs" / str(c)
+        d.mkdir(parents=True, exist_ok=True)
+        for k in range(3):
+            Image.new("L", (8, 8), color=40 * k + 100 * c).save(d / f"{k}.png")
+    if corrupt:
+        (tmp_path / "imgs" / "1" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    return tmp_path / "imgs"
+
+
+def test_corrupt_image_and_bad_size_are_input_errors(tmp_path):
+    from causalnet.data import load_data
+    from causalnet.evaluate import predict_logits
+
+    root = _folder(tmp_path, corrupt=True)
+    data = load_data(f"folder:{root}?size=8&channels=1")
+    with pytest.raises(CausalnetInputError, match="bad.png"):
+        predict_logits(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), data.eval)
+    for spec in (f"folder:{root}?size=abc", f"folder:{root}?size=-3", f"folder:{root}?channels=2"):
+        with pytest.raises(CausalnetInputError):
+            load_data(spec)
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["eval", "--model", "zoo:lenet5", "--data", "mnist:test", "--threads", "-4"], "--threads"),
+    (["eval", "--model", "tests.causalnet.toy:hand_wired?width=3", "--data", "digits"], "bad options"),
+    (["build", "--model", "zoo:lenet5", "--data", "mnist:test", "--ignore", "no.such", "-q", "--out", "{tmp}/g.json"],
+     "no module named"),
+    (["build", "--model", "zoo:lenet5", "--data", "mnist:test", "--out", "/proc/nope/g.json"], "cannot write --out"),
+    (["audit", "{graph}", "--out", "/proc/nope/a.md"], "cannot write --out"),
+    (["render", "{graph}", "--out", "/proc/nope/a.svg"], "cannot write --out"),
+    (["prune", "--model", "zoo:lenet5", "--graph", "{graph}", "--target-params", "0.5", "--out", "{graph}"],
+     "existing file"),
+])
+def test_cli_bad_inputs_exit_2(argv, says, tmp_path, capsys):
+    graph = tmp_path / "g0.json"
+    build_graph(hand_wired(), hand_wired_data(20), samples_per_class=5, calibration_per_class=5).save(graph)
+    argv = [a.format(tmp=tmp_path, graph=graph) for a in argv]
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_random_bytes_weights_are_not_called_a_pickle(tmp_path):
+    from causalnet.models import load_weights_file
+
+    for head in (b"", b"\x80"):
+        path = tmp_path / "w.pt"
+        path.write_bytes(head + bytes(random.Random(0).randrange(256) for _ in range(300)))
+        for trust in (False, True):
+            with pytest.raises(CausalnetInputError) as info:
+                load_weights_file(path, trust=trust)
+            assert "--trust" not in str(info.value)
+
+
+def test_logits_out_of_a_wrapper_are_accepted():
+    base = hand_wired()
+
+    class Select(nn.Module):        # an index_select of a wider classifier's classes
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5))
+            with torch.no_grad():
+                self.net[1].load_state_dict(base[1].state_dict())
+                self.net[3].weight.zero_()
+                self.net[3].bias.zero_()
+                self.net[3].weight[[0, 2, 4]] = base[3].weight
+            self.register_buffer("idx", torch.tensor([0, 2, 4]))
+
+        def forward(self, x):
+            return self.net(x).index_select(1, self.idx)
+
+    g = build_graph(Select().eval(), hand_wired_data(30), samples_per_class=20, calibration_per_class=10)
+    assert g.causes_of(0) == ["net.1:0"] and g.causes_of(1) == ["net.1:1"]
+    assert g.causes_of(2) == ["net.1:2", "net.1:5"]
+    soft = build_graph(nn.Sequential(hand_wired(), nn.Softmax(1)).eval(), hand_wired_data(30),
+                       samples_per_class=20, calibration_per_class=10)
+    assert soft.causes_of(0) == ["0.1:0"]
+
+
+def test_ignore_is_recorded_and_unknown_names_refused():
+    from causalnet.build_checks import check_ignore
+
+    with pytest.raises(CausalnetInputError, match="no module named"):
+        check_ignore(hand_wired(), ["9"])
+    with pytest.raises(CausalnetInputError):
+        check_ignore(hand_wired(), "1")
