@@ -54,6 +54,23 @@ def wants_channels_last(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+def runs_channels_last(model: nn.Module, example: torch.Tensor) -> bool:
+    """Whether ``model`` (as it is: weights and mode unchanged) runs on ``example`` fed in
+    channels_last (a forward that calls ``.view`` on a feature map does not)."""
+    if not wants_channels_last(model) or example.ndim != 4:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example[:1].contiguous(memory_format=torch.channels_last))
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        model.train(was_training)
+
+
 def _batches(data, batch_size: int):
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         x, y = data

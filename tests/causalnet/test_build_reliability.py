@@ -425,3 +425,16 @@ def test_ignore_is_recorded_and_unknown_names_refused():
         check_ignore(hand_wired(), ["9"])
     with pytest.raises(CausalnetInputError):
         check_ignore(hand_wired(), "1")
+
+
+def test_view_model_runs_everywhere_channels_last_was_used():
+    from causalnet.evaluate import accuracy, runs_channels_last
+    from pruning.report import latency_ms
+
+    model = ViewNet().eval()
+    x, y = _view_data()
+    assert accuracy(model, (x, y)) == 1.0
+    converted = ViewNet().eval().to(memory_format=torch.channels_last)
+    assert not runs_channels_last(converted, x)      # the probe sees the failure
+    assert latency_ms(model, (1, 4, 4), 2, repeats=1, warmup=0) > 0
+    assert model.conv.weight.is_contiguous()
