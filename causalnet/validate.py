@@ -163,7 +163,10 @@ def _edge_problems(g: nx.DiGraph) -> Iterator[str]:
         for c, stats in classes.items():
             if not isinstance(stats, dict):
                 continue
-            if not all(_finite_or_none(stats.get(k)) for k in EDGE_STATS):
+            missing = [k for k in EDGE_STATS if k not in stats]
+            if missing:
+                yield f"{where}: class {c} lacks {', '.join(missing)}"
+            elif not all(_finite_or_none(stats.get(k)) for k in EDGE_STATS):
                 yield f"{where}: class {c} has a statistic that is not a finite number"
             p = stats.get("p")
             if isinstance(p, int | float) and not 0 <= p <= 1:
