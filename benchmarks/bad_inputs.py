@@ -115,6 +115,12 @@ def cli_cases(fx: dict) -> list[tuple[str, list[str]]]:
     B = ["build", "--model", "zoo:lenet5", "--data", "mnist:test", "-q", "--classes", "0",
          "--samples", "3", "--calibration", "2"]
     unit = next(n for n in fx["graph_dict"]["nodes"] if n["kind"] != "logit")
+    free = next(n for n in fx["graph_dict"]["nodes"] if n["kind"] != "logit" and not n["classes"])
+
+    def logit_edge(d):   # logit:0 -> a unit tagged with class 0 but on no path (no cycle)
+        next(n for n in d["nodes"] if n["id"] == free["id"])["classes"] = [0]
+        d["edges"].append({"source": "logit:0", "target": free["id"], "classes": {
+            "0": {"effect": 1.0, "rel_effect": 0.1, "z": 3.0, "p": 0.01, "mode": "edge"}}})
 
     def set_unit(key, value):
         def edit(d):
@@ -124,8 +130,7 @@ def cli_cases(fx: dict) -> list[tuple[str, list[str]]]:
     bad_graphs = {
         "index-1e6": set_unit("index", 1_000_000),
         "layers-empty": lambda d: d["graph"].update(layers=[]),
-        "logit-edge": lambda d: d["edges"].append({"source": "logit:0", "target": unit["id"], "classes": {
-            "0": {"effect": 1.0, "rel_effect": 0.1, "z": 3.0, "p": 0.01, "mode": "edge"}}}),
+        "logit-edge": logit_edge,
         "nan-xi": set_unit("xi", math.nan),
         "list-endpoint": lambda d: d["edges"][0].update(source=["a"]),
         "int-fingerprint": lambda d: d["graph"]["model"].update(fingerprint=123),
@@ -142,7 +147,8 @@ def cli_cases(fx: dict) -> list[tuple[str, list[str]]]:
         ("build: torchvision unknown", ["build", "--model", "torchvision:nosuchnet", "--out", out]),
         ("build: module missing", ["build", "--model", "nosuchmodule:f", "--out", out]),
         ("build: factory option", ["build", "--model", "tests.causalnet.toy:hand_wired?width=3", "--data", "digits", "--out", out]),
-        ("build: missing weights", ["build", "--model", "zoo:lenet5@nothere.pt", "--out", out]),
+        ("build: zoo with weights", ["build", "--model", "zoo:lenet5@nothere.pt", "--out", out]),
+        ("build: missing weights", ["build", "--model", "torchvision:resnet18@nothere.pt", "--out", out]),
         ("build: random .pt", ["build", "--model", f"torchvision:resnet18@{t / 'random.pt'}", "--out", out]),
         ("build: random .pt --trust", ["build", "--model", f"torchvision:resnet18@{t / 'random.pt'}", "--trust", "--out", out]),
         ("build: random .safetensors", ["build", "--model", f"torchvision:resnet18@{t / 'random.safetensors'}", "--out", out]),

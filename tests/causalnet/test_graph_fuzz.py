@@ -46,11 +46,11 @@ def _mutations(d: dict):
     def layers_empty(x):
         x["graph"]["layers"] = []
 
-    def logit_edge(x):
-        logit = next(n for n in x["nodes"] if n["kind"] == "logit")
-        x["edges"].append({"source": logit["id"], "target": _unit(x)["id"],
-                           "classes": {str(logit["index"]): {"effect": 1.0, "rel_effect": 0.1, "z": 3.0,
-                                                             "p": 0.01, "mode": "edge"}}})
+    def logit_edge(x):   # logit:c -> a unit tagged with class c but on no path (no cycle is formed)
+        unit = next(n for n in x["nodes"] if n["kind"] != "logit" and not n["classes"])
+        unit["classes"] = [0]
+        x["edges"].append({"source": "logit:0", "target": unit["id"],
+                           "classes": {"0": {"effect": 1.0, "rel_effect": 0.1, "z": 3.0, "p": 0.01, "mode": "edge"}}})
 
     def nan_stat(x):
         _unit(x)["xi"] = math.nan
@@ -77,13 +77,11 @@ def _mutations(d: dict):
     def logit_out_of_range(x):
         x["graph"]["model"]["num_classes"] = 1
 
-    def same_layer_edge(x):
-        units = [n for n in x["nodes"] if n["kind"] != "logit"]
-        e = x["edges"][0]
-        layer = next(n for n in units if n["id"] == e["target"])["layer"] if e["target"] in {
-            n["id"] for n in units} else units[0]["layer"]
-        same = [n["id"] for n in units if n["layer"] == layer]
-        e["source"], e["target"] = same[0], same[1]
+    def same_layer_edge(x):   # two units of one layer, both in class c's graph
+        c, units = next((c, [n["id"] for n in x["nodes"] if n["kind"] != "logit" and c in n["classes"]])
+                        for c in range(3) if sum(c in n["classes"] for n in x["nodes"] if n["kind"] != "logit") > 1)
+        x["edges"].append({"source": units[0], "target": units[1],
+                           "classes": {str(c): {"effect": 1.0, "rel_effect": 0.1, "z": 3.0, "p": 0.01, "mode": "edge"}}})
 
     return [f for f in (node_index, layers_empty, logit_edge, nan_stat, nan_edge, list_endpoint,
                         int_fingerprint, tested_null, tested_string, bad_shape, logit_out_of_range,
