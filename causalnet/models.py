@@ -163,7 +163,7 @@ def _factory(spec: Spec) -> nn.Module:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(spec.kind)
-    except ImportError as exc:
+    except (ImportError, TypeError, ValueError) as exc:   # TypeError: a relative name such as '.'
         raise SpecError(f"cannot import module {spec.kind!r} named in model spec {spec.text!r} "
                         f"({exc}); use one of: {MODEL_SPEC_HELP}") from None
     factory = getattr(module, spec.body or "", None)

@@ -50,6 +50,14 @@ def test_bad_dataset_specs_are_input_errors(spec):
         load_data(spec)
 
 
+@pytest.mark.parametrize("spec", [".:1", "..x:f", "zoo:", "torchvision:", "x.:y"])
+def test_odd_model_specs_are_spec_errors(spec):
+    from causalnet.models import load_model
+
+    with pytest.raises(CausalnetError):
+        load_model(spec)
+
+
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(alphabet=st.sampled_from(list("zotrchvisn:?&=@1x.")), max_size=24))
 def test_load_model_refuses_bad_specs_cleanly(text):
