@@ -103,10 +103,10 @@ def fast_effects(model, units, layers, x, y):
     names = {layer.name for layer in layers}
     layers = [layer for layer in units if layer.name in names]
 
-    from causalnet.builder import _Checkpoint
+    from causalnet.checkpoint import BuildCheckpoint
     calibration = builder._calibration(DataBundle("tensors", ds, ds))
     return builder._global_effects(dataclasses.replace(units, layers=layers), calibration,
-                                   _Checkpoint(None, "bench"))
+                                   BuildCheckpoint(None, "bench"))
 
 
 def _fast_categories(results: dict, alpha=0.05) -> dict:

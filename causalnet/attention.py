@@ -26,7 +26,7 @@ def _explicit_forward(mha: nn.MultiheadAttention):
             raise CausalnetInputError(
                 "causalnet intervenes on heads of batch-first self-attention without key padding "
                 "masks or bias_k/add_zero_attn (as in torchvision's ViT); this MultiheadAttention "
-                "uses another form. Pass ignore=[its name] to leave its heads out")
+                "uses another form. Pass ignore=[its name] (`causalnet build --ignore NAME`) to leave its heads out")
         b, t, e = query.shape
         h = mha.num_heads
         w_q, w_k, w_v = mha.in_proj_weight.chunk(3)

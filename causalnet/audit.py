@@ -429,8 +429,8 @@ def audit(graph: CausalGraph, model: nn.Module | None = None, data: DataBundle |
     if model is None:
         return report
     graph.check_model(model)
-    net = prefer_channels_last(copy.deepcopy(model).eval())
     x0 = data.eval[0][0].unsqueeze(0)
+    net = prefer_channels_last(copy.deepcopy(model).eval(), x0)
     units = discover_units(net, x0)
     ref = _reference(data, s)
     report["measured_on"] = {"data": data.spec, "eval_samples": len(data.eval),

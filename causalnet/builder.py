@@ -22,33 +22,32 @@ Interrupted builds resume from a checkpoint file; the same seed gives the same f
 
 from __future__ import annotations
 
-import copy
 import datetime
-import hashlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from .build_checks import check_ignore, check_pool, check_settings, private_copy
+from .checkpoint import (
+    BuildCheckpoint,
+    build_key,
+    tensor_fingerprint,
+    valid_class_entry,
+    valid_global_entry,
+)
 from .data import DataBundle, class_balanced_indices, stack_samples
 from .errors import CausalnetInputError
 from .evaluate import predict_logits, prefer_channels_last
-from .fileio import atomic_write_json
 from .fingerprint import model_fingerprint
 from .graph import CausalGraph
 from .interventions import MODES, Ablation, InterventionEngine, first_order_effects
 from .progress import progress
 from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_critical
 from .units import UnitLayer, UnitMap, discover_units
-
-CHECKPOINT_VERSION = 1
-# interventions whose replacement values are statistics of a reference population
-POPULATION_MODES = ("mean", "predicted")
 
 
 @dataclass
@@ -83,10 +82,7 @@ class BuildSettings:
             raise CausalnetInputError("class_test must be 'two-sample' (paper 2) or 'paired'")
         if self.edge_effects not in ("auto", "all", "none"):
             raise CausalnetInputError("edge_effects must be auto, all or none")
-        if not 0 < self.alpha < 1:
-            raise CausalnetInputError(f"alpha must be in (0, 1), got {self.alpha}")
-        if self.samples_per_class < 2 or self.calibration_per_class < 2:
-            raise CausalnetInputError("samples_per_class and calibration_per_class must be at least 2")
+        check_settings(self)
 
 
 def _as_bundle(data) -> DataBundle:
@@ -117,34 +113,6 @@ def _versions() -> dict[str, str]:
     except ImportError:
         pass
     return out
-
-
-class _Checkpoint:
-    """Finished steps of a build, saved after each step, keyed by everything that decides them."""
-
-    def __init__(self, path: str | os.PathLike | None, key: str):
-        self.path = Path(path) if path else None
-        self.key = key
-        self.state: dict = {"version": CHECKPOINT_VERSION, "key": key, "global": {}, "classes": {}}
-        if self.path and self.path.is_file():
-            try:
-                saved = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                saved = None
-            if saved and saved.get("key") == key and saved.get("version") == CHECKPOINT_VERSION:
-                self.state = saved
-
-    def get(self, section: str, name: str):
-        return self.state[section].get(name)
-
-    def put(self, section: str, name: str, value) -> None:
-        self.state[section][name] = value
-        if self.path:
-            atomic_write_json(self.path, self.state, indent=None)
-
-    def done(self) -> None:
-        if self.path:
-            self.path.unlink(missing_ok=True)
 
 
 class GraphBuilder:
@@ -220,13 +188,13 @@ class GraphBuilder:
         return stack_samples(bundle.fit, idx)
 
     def _global_effects(self, units: UnitMap, calibration: tuple[torch.Tensor, torch.Tensor],
-                        ckpt: _Checkpoint) -> dict:
+                        ckpt: BuildCheckpoint) -> dict:
         s = self.settings
         x, y = calibration
         results = {}
         engine = None
         for layer in progress(units.layers, show=self.show_progress, desc="global effects", unit="layer"):
-            saved = ckpt.get("global", layer.name)
+            saved = ckpt.get("global", layer.name, lambda e, n=layer.size: valid_global_entry(e, n))
             if saved is None:
                 if engine is None:
                     engine = InterventionEngine(self._net, units, x, ablation=self._ablation(0),
@@ -374,45 +342,62 @@ class GraphBuilder:
         return out
 
     # ---------------------------------------------------------------- the verb
-    def build(self, data, *, model_spec: str | None = None) -> CausalGraph:
-        """Build the graph on ``data`` (a DataBundle, dataset or (images, labels) pair)."""
+    def build(self, data, *, model_spec: str | None = None,
+              out: str | os.PathLike | None = None) -> CausalGraph:
+        """Build the graph on ``data`` (a DataBundle, dataset or (images, labels) pair).
+
+        ``out``: write the graph there (atomically) before the checkpoint is deleted, so a
+        kill or a failed write never loses the finished work."""
         s = self.settings
         bundle = _as_bundle(data)
         model = self.model
         fingerprint = model_fingerprint(model)
-        # interventions run on a private copy in the fastest memory format (channels_last ran
-        # CNN forwards 2-3x faster here); the user's model is never touched
-        self._net = prefer_channels_last(copy.deepcopy(model).eval())
+        # interventions run on a private copy (without the user's hooks) in the fastest memory
+        # format that gives the model's own outputs (channels_last ran CNN forwards 2-3x faster
+        # here); the user's model is never touched
+        check_ignore(model, self.ignore)
+        self._net = private_copy(model)
         try:
             x0 = self._check_runs(bundle)
+            prefer_channels_last(self._net, x0)
             t0 = time.perf_counter()
             units = discover_units(self._net, x0, ignore=self.ignore)
             classes = self._classes(bundle, units.num_outputs)
-            key = {"fp": fingerprint, "data": bundle.spec, "settings": asdict(s), "classes": classes}
-            if s.intervention in POPULATION_MODES:
-                key["class_reference"] = "calibration"   # older checkpoints used the class's inputs
-            key_src = json.dumps(key, sort_keys=True)
-            ckpt = _Checkpoint(self.checkpoint_path, hashlib.sha256(key_src.encode()).hexdigest())
+            targets = torch.as_tensor(bundle.fit.targets)
+            check_pool(s, {c: int((targets == c).sum()) for c in classes})
             calibration = self._calibration(bundle)
+            # every class's inputs are drawn (and checked) before any work, and the checkpoint
+            # is keyed on the images actually drawn, not on the data spec
+            inputs = ({c: self._class_samples(bundle, c) for c in classes} if s.class_graphs else {})
+            key = build_key(fp=fingerprint, settings=asdict(s), classes=classes, ignore=sorted(self.ignore),
+                            calibration=tensor_fingerprint(calibration),
+                            inputs={str(c): tensor_fingerprint([x]) for c, x in inputs.items()})
+            ckpt = BuildCheckpoint(self.checkpoint_path, key)
             global_fx = self._global_effects(units, calibration, ckpt) if s.global_effects else {}
             self.timings["global_effects"] = time.perf_counter() - t0
             walks = {}
             t1 = time.perf_counter()
+            node_ids = {layer.node_id(j) for layer in units.layers for j in range(layer.size)}
+            node_ids |= {f"logit:{c}" for c in classes}
             if s.class_graphs:
                 for c in progress(classes, show=self.show_progress, desc="class graphs", unit="class"):
-                    walk = ckpt.get("classes", str(c))
+                    walk = ckpt.get("classes", str(c), lambda e: valid_class_entry(e, node_ids))
                     if walk is None:
-                        walk = self._class_walk(units, self._class_samples(bundle, c), c, calibration[0])
+                        walk = self._class_walk(units, inputs[c], c, calibration[0])
                         ckpt.put("classes", str(c), walk)
                     walks[c] = walk
             self.timings["class_graphs"] = time.perf_counter() - t1
-            graph = self._assemble(units, bundle, classes, global_fx, walks, fingerprint, model_spec)
-            ckpt.done()
+            graph = self._assemble(units, bundle, classes, global_fx, walks, fingerprint, model_spec,
+                                   calibration[1] if s.global_effects else None)
+            if out is not None:
+                graph.save(out)
+            ckpt.discard()
             return graph
         finally:
             self._net = None
 
-    def _assemble(self, units, bundle, classes, global_fx, walks, fingerprint, model_spec) -> CausalGraph:
+    def _assemble(self, units, bundle, classes, global_fx, walks, fingerprint, model_spec,
+                  calibration_y=None) -> CausalGraph:
         s = self.settings
         created = os.environ.get("SOURCE_DATE_EPOCH")
         created = (datetime.datetime.fromtimestamp(int(created), datetime.timezone.utc).date()
@@ -422,8 +407,11 @@ class GraphBuilder:
                    "architecture": type(self.model).__name__, "num_classes": units.num_outputs,
                    "input_shape": list(bundle.input_shape)},
             data={"spec": bundle.spec, "samples_per_class": s.samples_per_class,
-                  "calibration_per_class": s.calibration_per_class},
+                  "calibration_per_class": s.calibration_per_class,
+                  "samples_used": {str(c): w["n_samples"] for c, w in walks.items()},
+                  "calibration_used": len(calibration_y) if calibration_y is not None else 0},
             settings={**asdict(s), "classes": classes,
+                      **({"ignore": sorted(self.ignore)} if self.ignore else {}),
                       "global_test": "one-sample t-test of log r against 0 (two-sided)",
                       "class_test_description": ("one-sided paired z-test of the class logit" if s.class_test == "paired"
                                      else "one-sided two-sample z-test of the class logit (paper 2)")},

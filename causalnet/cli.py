@@ -45,8 +45,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 def apply_common_options(args: argparse.Namespace) -> None:
     import torch
 
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            from .errors import CausalnetInputError
+
+            raise CausalnetInputError(f"--threads must be a positive integer, got {threads}")
+        torch.set_num_threads(threads)
 
 
 def command_parser(subparsers, name: str, help: str, example: str) -> argparse.ArgumentParser:

@@ -9,13 +9,66 @@ from torch.utils.data import DataLoader, Dataset
 from .errors import CausalnetInputError
 from .progress import progress
 
+_FORMAT_FLAG = "_causalnet_channels_last"
 
-def prefer_channels_last(model: nn.Module) -> nn.Module:
+
+def prefer_channels_last(model: nn.Module, example: torch.Tensor | None = None) -> nn.Module:
     """Put a convolutional model in channels_last memory format (2-3x faster CNN forwards on
-    CPU, measured here); models without 2-D convolutions are returned unchanged."""
-    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    CPU, measured here); models without 2-D convolutions are returned unchanged.
+
+    With ``example`` (a batch), the speed-up never decides whether the model runs: when the
+    model fails in channels_last (e.g. its forward calls ``.view`` on a feature map) or gives
+    other outputs than in its own format, it is put back in its own format, and
+    :func:`wants_channels_last` says so to every later forward."""
+    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return model
+    if example is None or example.ndim != 4:
         model.to(memory_format=torch.channels_last)
+        return model
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():   # not inference_mode: the weights converted below stay normal tensors
+            own = model(example.contiguous())
+            model.to(memory_format=torch.channels_last)
+            try:
+                fast = model(example.contiguous(memory_format=torch.channels_last))
+                same = (isinstance(fast, torch.Tensor) and fast.shape == own.shape and bool(
+                    (fast.float() - own.float()).abs().max() <= 1e-3 * (1 + own.float().abs().max())))
+            except RuntimeError:
+                same = False
+    finally:
+        model.train(was_training)
+    if not same:
+        model.to(memory_format=torch.contiguous_format)
+    setattr(model, _FORMAT_FLAG, same)
     return model
+
+
+def wants_channels_last(model: nn.Module) -> bool:
+    """Whether inputs should be fed to ``model`` in channels_last: what
+    :func:`prefer_channels_last` found, else whether it has 2-D convolutions."""
+    flag = model.__dict__.get(_FORMAT_FLAG)
+    if flag is not None:
+        return bool(flag)
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def runs_channels_last(model: nn.Module, example: torch.Tensor) -> bool:
+    """Whether ``model`` (as it is: weights and mode unchanged) runs on ``example`` fed in
+    channels_last (a forward that calls ``.view`` on a feature map does not)."""
+    if not wants_channels_last(model) or example.ndim != 4:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example[:1].contiguous(memory_format=torch.channels_last))
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        model.train(was_training)
 
 
 def _batches(data, batch_size: int):
@@ -41,17 +94,22 @@ def predict_logits(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.T
     pair), with the labels, in inference mode. The model's train/eval mode is restored."""
     was_training = model.training
     model.eval()
-    channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    channels_last = wants_channels_last(model)
     outs, labels = [], []
     n_batches = -(-_n_samples(data) // batch_size)
     try:
         with torch.inference_mode():
             for x, y in progress(_batches(data, batch_size), show=show_progress, total=n_batches,
                                  desc="evaluating", unit="batch"):
-                if channels_last and x.ndim == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
                 try:
-                    outs.append(model(x))
+                    if channels_last and x.ndim == 4:
+                        try:
+                            out = model(x.contiguous(memory_format=torch.channels_last))
+                        except RuntimeError:   # a memory format the model does not support
+                            channels_last = False
+                    if not (channels_last and x.ndim == 4):
+                        out = model(x)
+                    outs.append(out)
                 except RuntimeError as exc:
                     if "shape" in str(exc) or "size" in str(exc) or "channels" in str(exc):
                         raise CausalnetInputError(

@@ -51,3 +51,37 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None =
     """Write ``obj`` as JSON with sorted keys (byte-identical for equal content), atomically."""
     text = json.dumps(obj, indent=indent, sort_keys=True, allow_nan=False) + "\n"
     return atomic_write_text(path, text)
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False, what: str = "--out") -> Path:
+    """Refuse, before any work, a destination that cannot be written: ``path`` is a file to
+    write (``folder=False``) or a folder to fill (``folder=True``).
+
+    The nearest existing ancestor must be a folder in which a file can be created (tried, then
+    removed). Raises :class:`~causalnet.errors.CausalnetInputError` naming the path and the fix.
+    """
+    from .errors import CausalnetInputError
+
+    path = Path(path)
+
+    def refuse(reason: str) -> CausalnetInputError:
+        return CausalnetInputError(f"cannot write {what} {str(path)!r}: {reason}; choose a "
+                                   "writable location")
+
+    probe = path
+    try:
+        if folder and path.exists() and not path.is_dir():
+            raise refuse("it is an existing file, and a folder is needed here")
+        if not folder and path.is_dir():
+            raise refuse("it is an existing folder; give a file name")
+        probe = path if folder else path.parent
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise refuse(f"{str(probe)!r} is a file, not a folder")
+        fd, name = tempfile.mkstemp(prefix=".causalnet-probe.", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise refuse(f"{exc.strerror or exc} in {str(probe)!r}") from None
+    return path

@@ -343,6 +343,16 @@ class CausalGraph:
         loading so a hand-edited or foreign file fails with a clear message, not deep inside
         a consumer.
         """
+        found = False
+        for problem in self._type_problems():
+            found = True
+            yield problem
+        if not found:   # what the graph means, once its types are right (causalnet/validate.py)
+            from .validate import semantic_problems
+
+            yield from semantic_problems(self.nx)
+
+    def _type_problems(self) -> Iterator[str]:
         yield from _metadata_problems(self.nx.graph)
         for node, attrs in self.nx.nodes(data=True):
             yield from _node_problems(node, attrs)

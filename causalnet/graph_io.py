@@ -234,6 +234,8 @@ def _restored_edges(edges: list[Any], ids: set[str]) -> list[dict]:
             raise GraphFormatError(f"edges[{i}] is not an object")
         u, v = edge.get("source"), edge.get("target")
         for end in (u, v):
+            if not isinstance(end, str):
+                raise GraphFormatError(f"edges[{i}] has an endpoint {end!r} that is not a node id string")
             if end not in ids:
                 raise GraphFormatError(f"edges[{i}] ({u!r} -> {v!r}) refers to unknown node {end!r}")
         edge = dict(edge)
@@ -254,10 +256,15 @@ def load_json(path: str | os.PathLike) -> CausalGraph:
     raw = _read_bytes(path)
     try:
         d = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise GraphFormatError(f"{path} nests JSON too deeply to be a causal graph; {_REBUILD}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise GraphFormatError(
             f"{path} is not valid JSON (truncated or edited?): {e}; {_REBUILD}") from e
-    return from_json_dict(d, source=str(path))
+    try:
+        return from_json_dict(d, source=str(path))
+    except RecursionError:
+        raise GraphFormatError(f"{path} nests JSON too deeply to be a causal graph; {_REBUILD}") from None
 
 
 # ---------------------------------------------------------------------- GraphML
@@ -317,6 +324,8 @@ def _decode_attrs(attrs: dict[str, Any], where: str) -> dict[str, Any]:
         if isinstance(v, str) and v.startswith(JSON_PREFIX):
             try:
                 v = json.loads(v[len(JSON_PREFIX):])
+            except RecursionError:
+                raise GraphFormatError(f"{where}: attribute {k!r} nests JSON too deeply") from None
             except json.JSONDecodeError as e:
                 raise GraphFormatError(f"{where}: attribute {k!r} holds bad JSON ({e})") from e
         out[k] = v

@@ -40,6 +40,7 @@ from torch import nn
 
 from .attention import split_heads
 from .errors import CausalnetInputError
+from .evaluate import wants_channels_last
 from .units import Reader, UnitLayer, UnitMap
 
 MODES = ("zero", "mean", "resample", "soft", "predicted")
@@ -122,6 +123,17 @@ class _CallRecorder:
                 h.remove()
 
 
+_SHAPE_CLASH = ("must match the size", "shapes cannot be multiplied", "is invalid for input of size",
+                "sizes of tensors must match", "expected size", "size mismatch", "does not match")
+
+
+def _is_shape_clash(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is a tensor-shape mismatch (what a replicated batch meeting an
+    un-replicated one raises), as opposed to any other error of the model."""
+    text = str(exc).lower()
+    return any(s in text for s in _SHAPE_CLASH)
+
+
 class InterventionEngine:
     """Runs ``model`` on a fixed batch under many interventions on its units.
 
@@ -146,7 +158,7 @@ class InterventionEngine:
         self._readers = {rd.name: rd for layer in unit_map for rd in layer.readers}
         self.cache_prefix = cache_prefix
         self.modules = dict(model.named_modules())
-        self._channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        self._channels_last = wants_channels_last(model)
         self.x = self._fmt(x)
         self.n = len(x)
         with self._eval(), torch.inference_mode(), split_heads(model):
@@ -462,7 +474,9 @@ class InterventionEngine:
         try:
             with self._prefix_stubs([name], 1):
                 out = self.model(self.x)
-        except RuntimeError:
+        except RuntimeError as exc:
+            if not _is_shape_clash(exc):
+                raise   # the model's own error, not the clash this fallback is for
             out = None
         finally:
             _restore_forward(module, old)

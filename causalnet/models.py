@@ -49,14 +49,38 @@ def load_weights_file(path: str | os.PathLike, *, trust: bool = False):
             return load_file(str(path))
         except Exception as exc:
             raise CausalnetInputError(f"{str(path)!r} is not a readable .safetensors file: {exc}") from None
+    if not _looks_like_torch_file(path):
+        raise CausalnetInputError(
+            f"{str(path)!r} is not a PyTorch weights file (neither a torch.save zip archive nor a "
+            "pickle; truncated, or another kind of file?); pass a .safetensors or .pt/.pth file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():   # not objects needing trust: a damaged file
+            detail = str(exc).split("WeightsUnpickler error:")[-1].strip().split("\n")[0]
+            raise CausalnetInputError(f"cannot read weights file {str(path)!r}: it is damaged or not "
+                                      f"a PyTorch file ({detail})") from None
         if not trust:
             raise UntrustedPickleError(_trust_hint(path)) from exc
     except Exception as exc:
         raise CausalnetInputError(f"cannot read weights file {str(path)!r}: {exc}") from None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise CausalnetInputError(f"cannot read weights file {str(path)!r} even with --trust "
+                                  f"({type(exc).__name__}: {exc}); the file is damaged or not a "
+                                  "PyTorch file") from None
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether the file starts like ``torch.save`` output: a zip archive, or a pickle
+    (protocol 2+ starts with 0x80; the legacy format also starts with a pickle)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise CausalnetInputError(f"cannot read weights file {str(path)!r}: {exc.strerror}") from None
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def _as_state_dict(obj, path: str) -> dict[str, torch.Tensor]:
@@ -139,13 +163,16 @@ def _factory(spec: Spec) -> nn.Module:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(spec.kind)
-    except ImportError as exc:
+    except (ImportError, TypeError, ValueError) as exc:   # TypeError: a relative name such as '.'
         raise SpecError(f"cannot import module {spec.kind!r} named in model spec {spec.text!r} "
                         f"({exc}); use one of: {MODEL_SPEC_HELP}") from None
     factory = getattr(module, spec.body or "", None)
     if not callable(factory):
         raise SpecError(f"module {spec.kind!r} has no callable {spec.body!r}")
-    model = factory(**_kwargs(spec))
+    try:
+        model = factory(**_kwargs(spec))
+    except TypeError as exc:   # an option the factory does not take
+        raise SpecError(f"bad options for {spec.kind}:{spec.body}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise SpecError(f"{spec.kind}:{spec.body} returned {type(model).__name__}, not a torch nn.Module")
     return model

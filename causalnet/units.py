@@ -96,6 +96,9 @@ class UnitMap:
     output_layer: str
     num_outputs: int
     skipped: list[dict] = field(default_factory=list)   # coupled families that are not units, why
+    # False when the logits come out of a wrapper (index_select of a wider classifier, ...):
+    # output_layer is then the last Linear/Conv2d, and class logits are read at the model output
+    logits_direct: bool = True
 
     def __iter__(self):
         return iter(self.layers)
@@ -115,7 +118,7 @@ class UnitMap:
 
     def producers_of(self, name: str) -> list[str]:
         if name == "logit":
-            return [self.output_layer]
+            return [self.output_layer] if self.logits_direct else []
         return self.layer(name).producers
 
 
@@ -135,14 +138,14 @@ def _check_supported(model: nn.Module, ignore: set[str]) -> None:
         if isinstance(module, nn.Conv2d) and module.groups not in (1, module.in_channels):
             raise UnsupportedModuleError(
                 f"module {name!r} is a grouped Conv2d (groups={module.groups}); supported kinds: "
-                f"{SUPPORTED_HELP}. Pass ignore=[{name!r}] to leave it out")
+                f"{SUPPORTED_HELP}. Pass ignore=[{name!r}] (`causalnet build --ignore {name}`) to leave it out")
         if not isinstance(module, _SUPPORTED) and not _is_attention(module):
             # parameters held directly by containers (cls_token, pos_embed, LayerScale) are fine
             if all(p.ndim <= 3 and p.shape[0] == 1 or p.ndim == 1 for p in own):
                 continue
             raise UnsupportedModuleError(
                 f"module {name!r} ({type(module).__name__}) holds parameters causalnet cannot map to "
-                f"units; supported kinds: {SUPPORTED_HELP}. Pass ignore=[{name!r}] to leave it out")
+                f"units; supported kinds: {SUPPORTED_HELP}. Pass ignore=[{name!r}] (`causalnet build --ignore {name}`) to leave it out")
 
 
 def _execution_order(model: nn.Module, example: torch.Tensor) -> tuple[dict[str, int], torch.Tensor]:
@@ -161,15 +164,21 @@ def _execution_order(model: nn.Module, example: torch.Tensor) -> tuple[dict[str,
     return order, out
 
 
-def _output_layer(model: nn.Module, order: dict[str, int], out: torch.Tensor) -> str:
+def _output_layer(model: nn.Module, order: dict[str, int], out: torch.Tensor) -> tuple[str, bool]:
+    """The layer that writes the logits, and whether its outputs are the logits themselves;
+    without a Linear/Conv2d as wide as the output (logits picked or mixed by a wrapper), the
+    last Linear/Conv2d run, whose effects on the classes are then measured at the output."""
     names = dict(model.named_modules())
-    candidates = [n for n in order if isinstance(names[n], nn.Linear | nn.Conv2d)
-                  and (names[n].out_features if isinstance(names[n], nn.Linear)
-                       else names[n].out_channels) == out.shape[-1]]
-    if not candidates:
-        raise UnsupportedModuleError("cannot find the layer that writes the logits (no Linear/Conv2d "
-                                     f"with {out.shape[-1]} outputs); pass output_layer=NAME")
-    return max(candidates, key=order.__getitem__)
+    layers = [n for n in order if isinstance(names[n], nn.Linear | nn.Conv2d)]
+    candidates = [n for n in layers
+                  if (names[n].out_features if isinstance(names[n], nn.Linear)
+                      else names[n].out_channels) == out.shape[-1]]
+    if candidates:
+        return max(candidates, key=order.__getitem__), True
+    if not layers:
+        raise UnsupportedModuleError("the model runs no Linear or Conv2d layer; supported kinds: "
+                                     f"{SUPPORTED_HELP}")
+    return max(layers, key=order.__getitem__), False
 
 
 def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str] | tuple = (),
@@ -195,7 +204,7 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
                                       "classification logits of shape (batch, classes)")
         names = dict(model.named_modules())
         module_names = {m: n for n, m in names.items()}
-        out_name = output_layer or _output_layer(model, order, out)
+        out_name, direct = (output_layer, True) if output_layer else _output_layer(model, order, out)
         # Torch-Pruning traces through autograd: frozen parameters (requires_grad=False) would
         # be invisible to it, so they are unfrozen for the trace and frozen again after
         frozen = [p for p in model.parameters() if not p.requires_grad]
@@ -295,4 +304,4 @@ def discover_units(model: nn.Module, example: torch.Tensor, *, ignore: list[str]
     if not layers:
         raise UnsupportedModuleError(f"found no unit layers in {type(model).__name__}; supported kinds: "
                                      f"{SUPPORTED_HELP}")
-    return UnitMap(layers, out_name, n_outputs, skipped)
+    return UnitMap(layers, out_name, n_outputs, skipped, logits_direct=direct)

@@ -96,6 +96,8 @@ class RepairSettings:
             raise CausalnetInputError(f"judge must be 'mask' or 'repair', got {self.judge!r}")
         if self.max_rounds < 1:
             raise CausalnetInputError("max_rounds must be at least 1")
+        if not (math.isfinite(self.max_drop) and self.max_drop >= 0):
+            raise CausalnetInputError(f"max_drop must be a finite number >= 0, got {self.max_drop}")
         bad = [r for r in self.repair if r not in REPAIRS]
         if bad:
             raise CausalnetInputError(f"unknown repair {bad}; use any of {', '.join(REPAIRS)} (or none)")

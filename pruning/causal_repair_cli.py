@@ -36,6 +36,7 @@ def subgroup_accuracy(model, dataset) -> dict[str, float]:
 
 def run_repair(args) -> int:
     from causalnet.data import load_data
+    from causalnet.fileio import check_writable
     from causalnet.graph import CausalGraph
     from causalnet.models import load_model
 
@@ -43,6 +44,7 @@ def run_repair(args) -> int:
     from .io import save_pruned
     from .report import compare, measure
 
+    check_writable(args.out, folder=True)
     model = load_model(args.model, trust=args.trust)
     graph = CausalGraph.load(args.graph)
     check_graph(graph, model, args.model)

@@ -7,6 +7,7 @@ from pathlib import Path
 from causalnet.cli import add_common_options, command_parser
 from causalnet.data import DATA_SPEC_HELP
 from causalnet.errors import CausalnetInputError
+from causalnet.fileio import check_writable
 from causalnet.models import MODEL_SPEC_HELP
 
 
@@ -32,6 +33,22 @@ def _round_to(text: str) -> int:
     return value
 
 
+def _check_numbers(args) -> None:
+    """Refuse numbers that mean nothing (NaN, fractions outside (0, 1)) before any work."""
+    import math
+
+    target = args.target_params if args.target_params is not None else args.target_macs
+    if target is not None and not (math.isfinite(target) and 0 < target < 1):
+        raise CausalnetInputError(f"the target must be a fraction in (0, 1) of the parameters or "
+                                  f"MACs to remove, got {target}")
+    if not (math.isfinite(args.max_drop) and args.max_drop >= 0):
+        raise CausalnetInputError(f"--max-drop must be a number of points >= 0, got {args.max_drop}")
+    if args.rescore_every < 0:
+        raise CausalnetInputError(f"--rescore-every must be >= 0, got {args.rescore_every}")
+    if args.calibration < 1:
+        raise CausalnetInputError(f"--calibration must be at least 1, got {args.calibration}")
+
+
 def run_prune(args) -> int:
     from causalnet.data import load_data
     from causalnet.graph import CausalGraph
@@ -41,6 +58,8 @@ def run_prune(args) -> int:
     from .io import save_pruned
     from .report import compare, measure
 
+    _check_numbers(args)
+    check_writable(args.out, folder=True)
     model = load_model(args.model, trust=args.trust)
     graph = CausalGraph.load(args.graph) if args.graph else None
     if graph is None and args.method == "cswap":

@@ -13,6 +13,7 @@ then loads the saved weights, so the outputs are those of the model that was sav
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from causalnet.errors import CausalnetInputError, ModelMismatchError
 from causalnet.fileio import atomic_write, atomic_write_json, atomic_write_text
 from causalnet.fingerprint import model_fingerprint
 
+from .plan_check import PlanFormatError, check_plan
 from .removal import add_missing_biases, apply_plan
 from .report import render_markdown
 
@@ -34,8 +36,6 @@ SCHEMA_VERSION = 1
 WEIGHTS, PLAN, REPORT_JSON, REPORT_MD = "pruned.safetensors", "plan.json", "report.json", "report.md"
 
 
-class PlanFormatError(CausalnetInputError):
-    """A folder or file that does not hold a readable causalnet pruning plan."""
 
 
 def make_plan(source_model: nn.Module, removal: Mapping[str, list[int]],
@@ -76,14 +76,7 @@ def _jsonable(obj):
 
 
 def _check_plan(plan: Mapping, where: str) -> None:
-    if plan.get("schema") != SCHEMA:
-        raise PlanFormatError(f"{where} is not a causalnet pruning plan (schema {plan.get('schema')!r})")
-    if plan.get("schema_version") != SCHEMA_VERSION:
-        raise PlanFormatError(f"{where} has plan schema version {plan.get('schema_version')!r}; this "
-                              f"causalnet reads version {SCHEMA_VERSION}")
-    for key in ("source_fingerprint", "input_shape", "removal"):
-        if key not in plan:
-            raise PlanFormatError(f"{where} lacks the field {key!r}")
+    check_plan(plan, where, SCHEMA, SCHEMA_VERSION)
 
 
 def save_pruned(model: nn.Module, plan: Mapping, folder: str | os.PathLike, report: Mapping) -> Path:
@@ -113,6 +106,8 @@ def load_plan(folder: str | os.PathLike) -> dict:
                               "pruning.io.save_pruned?")
     try:
         plan = json.loads(path.read_text())
+    except RecursionError:
+        raise PlanFormatError(f"{str(path)!r} nests JSON too deeply to be a pruning plan") from None
     except (OSError, ValueError) as exc:
         raise PlanFormatError(f"cannot read {str(path)!r}: {exc}") from None
     if not isinstance(plan, dict):
@@ -125,7 +120,8 @@ def load_pruned(model: nn.Module, folder: str | os.PathLike) -> nn.Module:
     """Rebuild the pruned model saved in ``folder`` from ``model``, a fresh instance of the source
     model with its original weights: the fingerprint is checked, the removal replayed, then the
     saved weights loaded. Returns ``model`` (pruned in place, eval mode). Raises
-    ModelMismatchError when ``model`` is not the model the plan was made from."""
+    ModelMismatchError when ``model`` is not the model the plan was made from. The whole plan is
+    checked first and the pruning runs on a copy, so on any error ``model`` is unchanged."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -143,18 +139,31 @@ def load_pruned(model: nn.Module, folder: str | os.PathLike) -> nn.Module:
         state = load_file(str(weights))
     except Exception as exc:
         raise PlanFormatError(f"{str(weights)!r} is not a readable .safetensors file: {exc}") from None
-    apply_plan(model, plan)
-    own = model.state_dict()
+    try:
+        work = copy.deepcopy(model)
+    except Exception:   # a model that cannot be copied is pruned in place (plan checked above)
+        work = model
+    try:
+        apply_plan(work, plan)
+    except CausalnetInputError:
+        raise
+    except Exception as exc:   # e.g. an input_shape the model cannot run on
+        raise PlanFormatError(f"the plan in {str(folder)!r} cannot be replayed on this model "
+                              f"({type(exc).__name__}: {exc}); prune again to write a new one") from None
+    own = work.state_dict()
     biases = {k[: -len(".bias")]: v.shape for k, v in state.items()
               if k.endswith(".bias") and k not in own}
-    add_missing_biases(model, biases, biases)
+    add_missing_biases(work, biases, biases)
     try:
-        model.load_state_dict(state, strict=True)
+        work.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ModelMismatchError(f"the weights in {str(weights)!r} do not fit the rebuilt model: "
                                  f"{str(exc).splitlines()[0]}") from None
     expected = plan.get("pruned_fingerprint")
-    if expected and model_fingerprint(model) != expected:
+    if expected and model_fingerprint(work) != expected:
         raise ModelMismatchError(f"the model rebuilt from {str(folder)!r} differs from the one saved "
                                  "(fingerprint mismatch)")
+    if work is not model:   # success: the caller's model becomes the rebuilt one, in place
+        model.__dict__.clear()
+        model.__dict__.update(work.__dict__)
     return model.eval()

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from causalnet.errors import CausalnetInputError
+from causalnet.evaluate import runs_channels_last
 from causalnet.interventions import Ablation, InterventionEngine
 from causalnet.units import UnitMap
 
@@ -150,7 +151,7 @@ def reestimate_batchnorm(model: nn.Module, x_calib: torch.Tensor, batch_size: in
         raise CausalnetInputError("BatchNorm re-estimation needs at least one calibration image")
     modes = {m: m.training for m in model.modules()}
     momenta = {m: m.momentum for m in bns}
-    channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules()) and x_calib.ndim == 4
+    channels_last = runs_channels_last(model, x_calib)
     try:
         model.eval()
         for m in bns:

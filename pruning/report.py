@@ -10,7 +10,12 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from causalnet.evaluate import accuracy, count_macs_params
+from causalnet.evaluate import (
+    accuracy,
+    count_macs_params,
+    prefer_channels_last,
+    wants_channels_last,
+)
 from causalnet.units import discover_units
 
 
@@ -30,9 +35,10 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int, 
     here). Measured on a copy; ``model`` is not changed."""
     clone = copy.deepcopy(model).eval()
     x = torch.randn(batch_size, *input_shape)
-    if any(isinstance(m, nn.Conv2d) for m in clone.modules()) and x.ndim == 4:
-        clone = clone.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+    if x.ndim == 4:   # channels_last only where the model gives its own outputs in it
+        prefer_channels_last(clone, x[:1])
+        if wants_channels_last(clone):
+            x = x.contiguous(memory_format=torch.channels_last)
     times = []
     with torch.inference_mode():
         for _ in range(warmup):

@@ -44,10 +44,14 @@ def _drawing_format(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from causalnet.fileio import check_writable
     from causalnet.graph import CausalGraph
 
     from .layout import check_class
 
+    for dest, what in ((args.out, "--out"), (args.html, "--html")):
+        if dest is not None:
+            check_writable(dest, what=what)
     graph = CausalGraph.load(args.graph)
     cls = check_class(graph, args.cls)
     if args.top < 1:

@@ -32,6 +32,10 @@ def run_audit(args) -> int:
     if (args.model is None) != (args.data is None):
         raise CausalnetInputError("the measured sections need both --model and --data (or give neither "
                                   "for a graph-only audit)")
+    from ..fileio import check_writable
+
+    out = Path(args.out) if args.out else default_out(args.graph, args.format)
+    check_writable(out)
     graph = CausalGraph.load(args.graph)
     model = data = None
     if args.model:
@@ -43,7 +47,6 @@ def run_audit(args) -> int:
         data = load_data(args.data)
     start = time.perf_counter()
     report = audit(graph, model, data, settings=_settings(args))
-    out = Path(args.out) if args.out else default_out(args.graph, args.format)
     write_report(report, out, args.format)
     if not args.quiet:
         _print_headline(report)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..cli import add_common_options, command_parser
 from ..data import DATA_SPEC_HELP
 from ..errors import CausalnetInputError
+from ..fileio import check_writable
 from ..models import MODEL_SPEC_HELP
 
 # causalnet.interventions.MODES, spelled out so that parsing the command line does not import torch
@@ -19,10 +20,13 @@ def parse_classes(text: str) -> list[int] | None:
     if text.strip().lower() == "all":
         return None
     try:
-        return sorted({int(t) for t in text.split(",") if t.strip()})
+        classes = sorted({int(t) for t in text.split(",") if t.strip()})
     except ValueError:
+        classes = []
+    if not classes or min(classes) < 0:
         raise CausalnetInputError(f"--classes must be 'all' or comma-separated class indices "
-                                  f"such as 0,3; got {text!r}") from None
+                                  f"such as 0,3; got {text!r}")
+    return classes
 
 
 def run_build(args) -> Path:
@@ -33,21 +37,24 @@ def run_build(args) -> Path:
     out = Path(args.out)
     if out.suffix not in (".json", ".graphml"):
         raise CausalnetInputError(f"--out must end in .json (native) or .graphml, got {out.name!r}")
-    model = load_model(args.model, trust=args.trust)
-    data = load_data(args.data)
+    check_writable(out)
     settings = BuildSettings(classes=parse_classes(args.classes), samples_per_class=args.samples,
                              calibration_per_class=args.calibration, intervention=args.intervention,
                              beta=args.beta, alpha=args.alpha, correction=args.correction,
                              seed=args.seed, edge_effects=args.edge_effects,
                              global_effects=not args.no_global, screen=args.fast,
                              class_test=args.class_test)
+    settings.validate()   # every number is checked before the model and data are loaded
+    model = load_model(args.model, trust=args.trust)
+    data = load_data(args.data)
     checkpoint = out.with_name(out.name + ".ckpt.json")
     if checkpoint.exists() and not args.quiet:
         print(f"resuming from {checkpoint}")
-    builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint)
+    ignore = [n.strip() for n in (args.ignore or "").split(",") if n.strip()]
+    builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint,
+                           ignore=ignore)
     start = time.perf_counter()
-    graph = builder.build(data, model_spec=args.model)
-    graph.save(out)
+    graph = builder.build(data, model_spec=args.model, out=out)   # written before the checkpoint goes
     summary = graph.summary()
     cats = summary["categories"]
     print(f"wrote {out}: {summary['units']} units in {len(graph.layer_names())} layers, "
@@ -85,6 +92,9 @@ def register(subparsers) -> None:
                         "only on those the screen cannot rule out (see benchmarks/graph_speed.py "
                         "for its agreement with exact mode)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ignore", default=None, metavar="NAME[,NAME]",
+                   help="modules to leave out of the graph (and their sub-modules), e.g. a block "
+                        "causalnet cannot map to units")
     p.add_argument("--out", default="graph.json", help="graph file (.json or .graphml)")
     add_common_options(p)
     p.set_defaults(func=lambda args: run_build(args) and 0)

@@ -50,7 +50,7 @@ def make_graph(reverse: bool = False) -> CausalGraph:
                 {"name": "fc1", "kind": "linear", "size": 2, "order": 1, "group": "fc1",
                  "readers": []}],
         versions={"torch": str(torch.__version__)}, created="2024-01-02",
-        class_graphs={"0": {"n_samples": 10, "layers_tested": ["fc1", "conv1"],
+        class_graphs={"0": {"n_samples": 10, "layers_tested": [{"layer": "fc1"}, {"layer": "conv1"}],
                             "stopped_at": None}},
     )
     order = -1 if reverse else 1

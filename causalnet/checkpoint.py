@@ -1,0 +1,146 @@
+"""Build checkpoints: the finished steps of a graph build, so a killed build resumes.
+
+A checkpoint is keyed on everything its numbers depend on: the model's fingerprint, the build
+settings, the classes, a fingerprint of the images actually drawn (the calibration set and every
+class's inputs), the checkpoint schema and causalnet's version. A checkpoint with another key is
+ignored (and overwritten by the first finished step), so a resume never reuses numbers made from
+other data, another model or other settings. Each entry is checked before use; an entry that is
+valid JSON but not a finished step of this build is ignored and recomputed.
+
+The checkpoint is deleted only after the graph file is written (:meth:`BuildCheckpoint.discard`,
+called by whoever writes the graph), so a kill between the two loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .fileio import atomic_write_json
+
+CHECKPOINT_VERSION = 2
+GLOBAL_LISTS = ("xi", "ci_low", "ci_high", "p", "mean_log_ratio")
+
+
+def tensor_fingerprint(tensors: Iterable[torch.Tensor]) -> str:
+    """``sha256:<hex>`` over the dtype, shape and values of each tensor, in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def build_key(**parts: Any) -> str:
+    """The checkpoint key: a hash of ``parts`` (JSON-serialisable) and the checkpoint schema."""
+    from . import __version__
+
+    src = json.dumps({**parts, "checkpoint_version": CHECKPOINT_VERSION, "causalnet": __version__},
+                     sort_keys=True, default=str)
+    return hashlib.sha256(src.encode()).hexdigest()
+
+
+def _is_num(x: Any) -> bool:
+    return x is None or (isinstance(x, int | float) and not isinstance(x, bool)
+                         and (not isinstance(x, float) or math.isfinite(x)))
+
+
+def _num_list(x: Any, n: int) -> bool:
+    return isinstance(x, list) and len(x) == n and all(_is_num(v) for v in x)
+
+
+def valid_global_entry(entry: Any, size: int) -> bool:
+    """Whether ``entry`` is a finished global-effects step of a layer of ``size`` units."""
+    if not isinstance(entry, dict):
+        return False
+    if not all(_num_list(entry.get(k), size) for k in GLOBAL_LISTS):
+        return False
+    exact = entry.get("exact")
+    if not (isinstance(exact, list) and len(exact) == size and all(isinstance(v, bool) for v in exact)):
+        return False
+    effects = entry.get("class_effects")
+    if not isinstance(effects, dict) or not all(
+            isinstance(c, str) and c.lstrip("-").isdigit() and _num_list(v, size) for c, v in effects.items()):
+        return False
+    n = entry.get("n_calibration")
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0
+
+
+def valid_class_entry(entry: Any, node_ids: set[str]) -> bool:
+    """Whether ``entry`` is a finished class walk whose edges join known nodes."""
+    if not isinstance(entry, dict):
+        return False
+    n = entry.get("n_samples")
+    if not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
+        return False
+    if not _is_num(entry.get("observed_mean")) or entry.get("observed_mean") is None:
+        return False
+    log = entry.get("layers_tested")
+    if not isinstance(log, list) or not all(isinstance(r, dict) and isinstance(r.get("layer"), str) for r in log):
+        return False
+    edges = entry.get("edges")
+    if not isinstance(edges, list):
+        return False
+    for e in edges:
+        if not (isinstance(e, list) and len(e) == 7 and isinstance(e[0], str) and isinstance(e[1], str)
+                and e[0] in node_ids and e[1] in node_ids and all(_is_num(v) for v in e[2:6])
+                and isinstance(e[6], str)):
+            return False
+    return True
+
+
+class BuildCheckpoint:
+    """Finished steps of one build, saved atomically after each step, under ``key``.
+
+    ``path=None`` keeps nothing. ``ignored`` counts the entries found but not usable.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, key: str):
+        self.path = Path(path) if path else None
+        self.key = key
+        self.ignored = 0
+        self.state: dict = {"version": CHECKPOINT_VERSION, "key": key, "global": {}, "classes": {}}
+        self.resumed = False
+        if self.path and self.path.is_file():
+            try:
+                saved = json.loads(self.path.read_text())
+            except (OSError, ValueError, RecursionError):
+                saved = None
+            if (isinstance(saved, dict) and saved.get("key") == key
+                    and saved.get("version") == CHECKPOINT_VERSION
+                    and isinstance(saved.get("global"), dict) and isinstance(saved.get("classes"), dict)):
+                self.state = saved
+                self.resumed = True
+
+    def get(self, section: str, name: str, valid) -> Any:
+        """The saved entry, or None when there is none or ``valid(entry)`` is false."""
+        entry = self.state[section].get(name)
+        if entry is None:
+            return None
+        if not valid(entry):
+            self.ignored += 1
+            del self.state[section][name]
+            return None
+        return entry
+
+    def put(self, section: str, name: str, value: Any) -> None:
+        self.state[section][name] = value
+        if self.path:
+            atomic_write_json(self.path, self.state, indent=None)
+
+    def discard(self) -> None:
+        """Delete the checkpoint file (call after the graph is safely written)."""
+        if self.path:
+            self.path.unlink(missing_ok=True)
+
+
+__all__ = ["BuildCheckpoint", "CHECKPOINT_VERSION", "build_key", "tensor_fingerprint",
+           "valid_class_entry", "valid_global_entry"]
