@@ -64,17 +64,38 @@ def captum_rankings(model, graph: CausalGraph, bundle: DataBundle, classes, per_
     return out
 
 
-def disjoint_graphs(model, graph: CausalGraph, bundle: DataBundle, seed: int) -> tuple:
+def _settings(graph: CausalGraph, **overrides) -> BuildSettings:
+    """The committed graph's build settings, with ``overrides``."""
+    names = {f.name for f in dataclasses.fields(BuildSettings)}
+    return BuildSettings(**{**{k: v for k, v in graph.nx.graph["settings"].items() if k in names},
+                            **overrides})
+
+
+def parse_overrides(text: str | None) -> dict:
+    """``"class_test=paired,correction=bh"`` -> BuildSettings keywords (numbers converted)."""
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        key, _, value = item.partition("=")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        out[key.strip()] = value
+    return out
+
+
+def disjoint_graphs(model, graph: CausalGraph, bundle: DataBundle, seed: int,
+                    overrides: dict | None = None) -> tuple:
     """Class graphs (the committed graph's settings, no global effects) from two disjoint
     halves of the training split."""
-    settings = {k: v for k, v in graph.nx.graph["settings"].items()
-                if k in {f.name for f in dataclasses.fields(BuildSettings)}}
     perm = np.random.default_rng(seed).permutation(len(bundle.fit))
     halves = [np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])]
     out = []
     for h in halves:
         half = DataBundle(spec=f"{bundle.spec}[half]", fit=bundle.fit.subset(h), eval=bundle.eval)
-        s = BuildSettings(**{**settings, "global_effects": False})
+        s = _settings(graph, **{**(overrides or {}), "global_effects": False})
         out.append(GraphBuilder(model, s).build(half))
     return tuple(out)
 
@@ -146,6 +167,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-jaccard", action="store_true", help="skip the disjoint-draw rebuilds")
     ap.add_argument("--values", default="mean", choices=("mean", "zero"),
                     help="how units are switched off (outputs get a _zero suffix for zero)")
+    ap.add_argument("--build", default=None, metavar="KEY=VAL,...",
+                    help="rebuild each graph with the committed settings changed by these "
+                         "BuildSettings (e.g. class_test=paired,correction=bh) and measure that "
+                         "one; outputs get a suffix naming the change")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="output folder (default benchmarks/results)")
     args = ap.parse_args(argv)
@@ -156,12 +181,17 @@ def main(argv=None) -> int:
     names = args.models.split(",") if args.models else [n for n in zoo if (graphs / f"{n}.json").is_file()]
     bundle = load_data(args.data)
     fractions = [float(f) for f in args.fractions.split(",") if f]
-    suffix = ("" if args.data == "mnist" else "_fashion") + ("" if args.values == "mean" else "_zero")
+    overrides = parse_overrides(args.build)
+    suffix = (("" if args.data == "mnist" else "_fashion") + ("" if args.values == "mean" else "_zero")
+              + "".join(f"_{k}-{v}" for k, v in overrides.items()))
     all_rows, all_curve, summary = [], [], []
     for name in names:
         t0 = time.perf_counter()
         model = load_zoo_model(name).eval()
         graph = CausalGraph.load(graphs / f"{name}.json")
+        if overrides:
+            graph = GraphBuilder(model, _settings(graph, **overrides)).build(
+                bundle, model_spec=f"zoo:{name}")
         classes = graph.classes()
         ranks = captum_rankings(model, graph, bundle, classes, args.rank_per_class, args.seed, args.steps)
         rep = graph_faithfulness(model, graph, bundle, per_class=args.per_class,
@@ -169,7 +199,7 @@ def main(argv=None) -> int:
                                  rankings=ranks, fractions=fractions, values=args.values)
         jac = None
         if not args.no_jaccard:
-            a, b = disjoint_graphs(model, graph, bundle, args.seed)
+            a, b = disjoint_graphs(model, graph, bundle, args.seed, overrides)
             jac = {c: class_jaccard(a, b, c) for c in classes}
         seconds = time.perf_counter() - t0
         rows = [{"model": name, **r, "jaccard": (jac or {}).get(r["class"], float("nan"))
@@ -185,7 +215,8 @@ def main(argv=None) -> int:
     md = (f"# Class-graph faithfulness ({args.data})\n\nMachine: {machine()}. "
           f"`python benchmarks/graph_faithfulness.py --data {args.data}"
           f"{' --models ' + args.models if args.models else ''}"
-          f"{' --values zero' if args.values == 'zero' else ''}`: {args.per_class} held-out test "
+          f"{' --values zero' if args.values == 'zero' else ''}"
+          f"{' --build ' + args.build if args.build else ''}`: {args.per_class} held-out test "
           f"images per class ({args.other_per_class} of each other class for the necessity drop "
           f"on the others), {args.values} ablation (reference: the graph's calibration draw from the "
           f"training split), controls at equal size per layer (Captum on {args.rank_per_class} "
