@@ -78,7 +78,8 @@ def register_bench(subparsers) -> None:
                    "causalnet bench graphs --data mnist --models lenet5,vgg11_bn")
     p.add_argument("what", choices=(*PARTS, "all"), help="which benchmark")
     p.add_argument("--quick", action="store_true",
-                   help="smoke-test size (graphs: LeNet-5 only, 10 images per class, no rebuilds)")
+                   help="smoke-test size (explain, prune, speed: the three in under 5 minutes; "
+                        "graphs: LeNet-5 only, 10 images per class, no rebuilds)")
     p.add_argument("--out", default=None, help="output folder (default benchmarks/results)")
     p.add_argument("--data", default="mnist", choices=("mnist", "fashion"),
                    help="graphs only: the zoo models of this dataset")
