@@ -28,12 +28,12 @@ def machine() -> str:
             f"{platform.python_version()}")
 
 
-def write_csv(name: str, rows: list[dict]) -> Path:
+def write_csv(name: str, rows: list[dict], folder: Path = RESULTS) -> Path:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    return atomic_write_text(RESULTS / name, buf.getvalue())
+    return atomic_write_text(Path(folder) / name, buf.getvalue())
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalnet.faithfulness import weight_l1_scores
 from causalnet.units import UnitLayer, UnitMap, discover_units
 
 CAPTUM_METHODS = ("LayerConductance", "LayerGradientXActivation", "InternalInfluence",
@@ -108,10 +109,8 @@ def captum_scores(model: nn.Module, layer: UnitLayer, x: torch.Tensor, c: int, m
 
 
 def weight_scores(layer: UnitLayer) -> np.ndarray:
-    reader = layer.readers[0]
-    w = reader.module.weight.detach().abs()
-    w = w.reshape(w.shape[0], w.shape[1], -1).sum(2) if w.ndim == 4 else w
-    return np.array([float(w[:, idx].sum()) for idx in reader.index])
+    """L1 norm of the reader's weights on each unit (the hub's :func:`weight_l1_scores`)."""
+    return weight_l1_scores(layer)
 
 
 def causal_class_scores(model: nn.Module, units: UnitMap, x: torch.Tensor, y: torch.Tensor,

@@ -1,8 +1,9 @@
 """``causalnet bench`` and ``causalnet compare``: the benchmarks from the command line.
 
-- ``causalnet bench explain|prune|speed|all [--quick] [--out DIR]`` runs
-  ``benchmarks/attribution_stability.py``, ``benchmarks/pruning_tradeoff.py`` and
-  ``benchmarks/graph_speed.py`` (``all``: the three in that order). ``--quick`` is the
+- ``causalnet bench explain|prune|speed|graphs|all [--quick] [--out DIR]`` runs
+  ``benchmarks/attribution_stability.py``, ``benchmarks/pruning_tradeoff.py``,
+  ``benchmarks/graph_speed.py`` and ``benchmarks/graph_faithfulness.py`` (``all``: the four in
+  that order; ``graphs`` takes ``--data mnist|fashion`` and ``--models``). ``--quick`` is the
   smoke-test size; results go to ``benchmarks/results`` unless ``--out`` says otherwise.
 - ``causalnet compare --model SPEC --graph G --data SPEC`` compares, for one model and its
   saved graph, the causal explanations with Captum's at unit and input level and prints a table.
@@ -19,7 +20,7 @@ from causalnet.data import DATA_SPEC_HELP
 from causalnet.errors import CausalnetInputError
 from causalnet.models import MODEL_SPEC_HELP
 
-PARTS = ("explain", "prune", "speed")
+PARTS = ("explain", "prune", "speed", "graphs")
 
 
 def _module(name: str, what: str):
@@ -53,6 +54,12 @@ def _run_part(part: str, args) -> None:
         if mod.main(argv):
             raise CausalnetInputError("the speed benchmark found a disagreement between the engine, "
                                       "Captum and the naive loop (see above)")
+    elif part == "graphs":
+        mod = _module("graph_faithfulness", part)
+        argv = ["--data", args.data] + (["--models", args.models] if args.models else [])
+        if args.quick:
+            argv += ["--models", args.models or "lenet5", "--per-class", "10", "--no-jaccard"]
+        mod.main(argv + (["--out", str(out)] if out else []))
 
 
 def run_bench(args) -> int:
@@ -67,11 +74,17 @@ def run_bench(args) -> int:
 def register_bench(subparsers) -> None:
     p = command_parser(subparsers, "bench",
                        "run the benchmarks: explanations (causal vs Captum), pruning trade-off, "
-                       "graph speed", "causalnet bench explain --quick --out /tmp/bench")
+                       "graph speed, class-graph faithfulness",
+                   "causalnet bench graphs --data mnist --models lenet5,vgg11_bn")
     p.add_argument("what", choices=(*PARTS, "all"), help="which benchmark")
     p.add_argument("--quick", action="store_true",
-                   help="smoke-test size (all three together in under 5 minutes)")
+                   help="smoke-test size (explain, prune, speed: the three in under 5 minutes; "
+                        "graphs: LeNet-5 only, 10 images per class, no rebuilds)")
     p.add_argument("--out", default=None, help="output folder (default benchmarks/results)")
+    p.add_argument("--data", default="mnist", choices=("mnist", "fashion"),
+                   help="graphs only: the zoo models of this dataset")
+    p.add_argument("--models", default=None,
+                   help="graphs only: comma-separated zoo names (default: every one with a graph)")
     add_common_options(p)
     p.set_defaults(func=run_bench)
 
