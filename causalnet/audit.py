@@ -49,10 +49,12 @@ from torch import nn
 
 from .data import DataBundle, class_balanced_indices, stack_samples
 from .errors import CausalnetInputError
-from .evaluate import predict_logits, prefer_channels_last
+from .evaluate import predict_logits, prefer_channels_last, true_class_logp
 from .fileio import atomic_write_json, atomic_write_text
 from .graph import CausalGraph
 from .interventions import Ablation, InterventionEngine
+from .masking import switched_off
+from .nodes import parse_node_id
 from .stats import benjamini_hochberg
 from .units import UnitMap, discover_units
 
@@ -221,12 +223,6 @@ def _reference(bundle: DataBundle, s: AuditSettings) -> torch.Tensor:
     return _ds_subset(bundle.fit, idx)[0]
 
 
-def _true_logp(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """log p_y from logits (..., N, C)."""
-    lp = torch.log_softmax(logits.float(), -1)
-    return lp.gather(-1, y.view(*([1] * (lp.ndim - 2)), -1, 1).expand(*lp.shape[:-1], 1))[..., 0]
-
-
 def _errors(net, units: UnitMap, bundle: DataBundle, ref: torch.Tensor, s: AuditSettings, top: int) -> dict:
     logits, y = predict_logits(net, bundle.eval)
     pred = logits.argmax(1)
@@ -310,35 +306,6 @@ def _group_samples(ds, mask: torch.Tensor, n: int, seed: int) -> np.ndarray:
     return idx[torch.as_tensor(chosen, dtype=torch.long)].numpy()
 
 
-class _JointMeanAblation:
-    """Mean-ablate a set of units at all their readers at once (hooks; removed by ``close``)."""
-
-    def __init__(self, units: UnitMap, chosen: dict[str, list[int]], means: dict[str, torch.Tensor]):
-        self.handles = []
-        for layer in units:
-            js = chosen.get(layer.name)
-            if not js:
-                continue
-            for reader in layer.readers:
-                idx = torch.cat([reader.index[j] for j in js])
-                mean = means[reader.name][idx]
-
-                def pre(mod, args, reader=reader, idx=idx, mean=mean):
-                    t = args[0].clone()
-                    d = reader.axis(t.ndim)
-                    view = [1] * t.ndim
-                    view[d] = -1
-                    sl = [slice(None)] * t.ndim
-                    sl[d] = idx
-                    t[tuple(sl)] = mean.to(t.dtype).view(view)
-                    return (t, *args[1:])
-                self.handles.append(reader.module.register_forward_pre_hook(pre))
-
-    def close(self):
-        for h in self.handles:
-            h.remove()
-
-
 def _subgroups(net, units: UnitMap, bundle: DataBundle, ref: torch.Tensor, s: AuditSettings) -> dict | None:
     groups = getattr(bundle.eval, "subgroups", None)
     if not groups or len(groups) < 2:
@@ -356,8 +323,8 @@ def _subgroups(net, units: UnitMap, bundle: DataBundle, ref: torch.Tensor, s: Au
         samples[g] = (x, y)
         engine = InterventionEngine(net, units, x, ablation=Ablation("mean"), reference=ref)
         engine_means = engine.means
-        clean = _true_logp(engine.clean, y)
-        effects[g] = {layer.name: (_true_logp(engine.ablate(layer, range(layer.size)), y) - clean).double().numpy()
+        clean = true_class_logp(engine.clean, y)
+        effects[g] = {layer.name: (true_class_logp(engine.ablate(layer, range(layer.size)), y) - clean).double().numpy()
                       for layer in units}
     ids = [layer.node_id(j) for layer in units for j in range(layer.size)]
     mean = {g: np.concatenate([e.mean(1) for e in effects[g].values()]) for g in names}
@@ -390,16 +357,13 @@ def _subgroups(net, units: UnitMap, bundle: DataBundle, ref: torch.Tensor, s: Au
 def _joint_check(net, units: UnitMap, chosen_ids: list[str], means, samples) -> dict:
     chosen: dict[str, list[int]] = defaultdict(list)
     for u in chosen_ids:
-        layer, _, j = u.rpartition(":")
-        chosen[layer].append(int(j.lstrip("h")))
+        layer, j = parse_node_id(u)
+        chosen[layer].append(j)
     out = {"units": len(chosen_ids)}
     for g, (x, y) in samples.items():
         before = (predict_logits(net, (x, y))[0].argmax(1) == y).float().mean().item()
-        hooks = _JointMeanAblation(units, chosen, means)
-        try:
+        with switched_off(units, chosen, values="mean", means=means):
             after = (predict_logits(net, (x, y))[0].argmax(1) == y).float().mean().item()
-        finally:
-            hooks.close()
         out[g] = {"before": _num(before), "after": _num(after)}
     return out
 

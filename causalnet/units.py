@@ -21,9 +21,10 @@ from torch import nn
 
 from .attention import split_heads
 from .errors import CausalnetInputError
+from .nodes import CONV, HEAD, LINEAR, LOGIT_LAYER, MLP, UNIT_KINDS, node_id
 
-CONV, LINEAR, HEAD, MLP = "conv_channel", "linear_neuron", "attention_head", "mlp_neuron"
-UNIT_KINDS = (CONV, LINEAR, HEAD, MLP)
+__all__ = ["Reader", "UnitLayer", "UnitMap", "discover_units", "UnsupportedModuleError",
+           "CONV", "LINEAR", "HEAD", "MLP", "UNIT_KINDS", "SUPPORTED_HELP"]
 
 # Modules with parameters that units can live in or pass through.
 _SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm,
@@ -78,7 +79,8 @@ class UnitLayer:
     members: list[str] = field(default_factory=list)  # every module Torch-Pruning couples here
 
     def node_id(self, unit: int) -> str:
-        return f"{self.name}:h{unit}" if self.kind == HEAD else f"{self.name}:{unit}"
+        """The graph node id of unit ``unit`` (:func:`causalnet.nodes.node_id`)."""
+        return node_id(self.name, unit, self.kind)
 
     def reader(self, name: str) -> Reader:
         for r in self.readers:
@@ -114,7 +116,7 @@ class UnitMap:
         return sum(layer.size for layer in self.layers)
 
     def producers_of(self, name: str) -> list[str]:
-        if name == "logit":
+        if name == LOGIT_LAYER:
             return [self.output_layer]
         return self.layer(name).producers
 

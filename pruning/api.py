@@ -15,14 +15,16 @@ from torch import nn
 from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError
 from causalnet.graph import CausalGraph
+from causalnet.masking import UnitMask
+from causalnet.nodes import node_id
 from causalnet.units import discover_units
 
 from .baselines import BASELINES, baseline_scores, plan_by_scores
+from .costs import unit_costs
 from .cswap import CswapPlanner, CswapSettings
 from .io import make_plan
-from .masking import MeanMask
 from .reconstruct import kept_outputs, reconstruct_readers
-from .removal import prune_units, removable_layers, unit_costs
+from .removal import prune_units, removable_layers
 from .repair import fold_means, reestimate_batchnorm
 
 METHODS = ("cswap", *BASELINES)
@@ -52,9 +54,9 @@ def finalize(model: nn.Module, removal: dict[str, list[int]], x_cal: torch.Tenso
     changed: dict = {}
     solved = kept_outputs(work, units, removal) if removal and "lsq" in repair else {}
     if removal and ("bias" in repair or "lsq" in repair):
-        mask = MeanMask(work, units)
+        mask = UnitMask(work, units)
         try:
-            mask.set_removed({k: set(v) for k, v in removal.items()})
+            mask.set_off({k: set(v) for k, v in removal.items()})
             mask.refresh(x_cal)
             if "bn" in repair:
                 reestimate_batchnorm(work, x_cal)
@@ -150,7 +152,7 @@ def rescored_graph(graph: CausalGraph, scores: dict[str, list[float]]) -> Causal
     for name, values in scores.items():
         kind = layers.get(name, {}).get("kind")
         for u, v in enumerate(values):
-            node = f"{name}:h{u}" if kind == "attention_head" else f"{name}:{u}"
+            node = node_id(name, u, kind)
             if node in g and v == v:  # skip NaN (removed units)
                 g.nx.nodes[node]["xi_pruning"] = math.exp(v)
     return g

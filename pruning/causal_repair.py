@@ -44,15 +44,15 @@ from torch import nn
 
 from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError, ModelMismatchError
-from causalnet.evaluate import predict_logits
+from causalnet.evaluate import predict_logits, true_class_logp
 from causalnet.graph import CausalGraph
 from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.masking import UnitMask
 from causalnet.stats import benjamini_hochberg
 from causalnet.units import UnitMap, discover_units
 
 from .api import REPAIRS, finalize
 from .io import make_plan
-from .masking import MeanMask
 from .removal import removable_layers
 from .repair import reestimate_batchnorm
 
@@ -147,15 +147,14 @@ def _measure(work: nn.Module, units: UnitMap, cands: dict[str, list[int]], x: to
              y: torch.Tensor) -> list[tuple[str, int, float, float]]:
     """(layer, unit, mean log ratio of p_y under mean ablation, one-sided p) per candidate."""
     engine = InterventionEngine(work, units, x, ablation=Ablation("mean"))
-    clean = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+    clean = true_class_logp(engine.clean, y)
     rows = []
     for layer in units:
         js = cands.get(layer.name)
         if not js:
             continue
         logits = engine.ablate(layer, js)
-        lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(len(js), -1, 1))[..., 0]
-        lr = (lp - clean).double().numpy()
+        lr = (true_class_logp(logits, y) - clean).double().numpy()
         mean = lr.mean(1)
         sd = lr.std(1, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -167,7 +166,7 @@ def _measure(work: nn.Module, units: UnitMap, cands: dict[str, list[int]], x: to
 
 def _calibration_state(work: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     logits, _ = predict_logits(work, (x, y))
-    ll = torch.log_softmax(logits.float(), 1).gather(1, y[:, None]).mean().item()
+    ll = true_class_logp(logits, y).mean().item()
     return ll, 100 * (logits.argmax(1) == y).float().mean().item()
 
 
@@ -193,7 +192,7 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
     cands = _candidates(graph, units, layers, s.classes)
     removed: dict[str, set[int]] = {}
     history: list[dict] = []
-    mask = MeanMask(work, units)
+    mask = UnitMask(work, units)
     try:
         mask.refresh(x_cal)
         ll, acc = _calibration_state(work, x_obj, y_obj)
@@ -224,7 +223,7 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
                     trial.setdefault(name, set()).add(j)
                 check_removal(units, trial, " (every one of them measured detrimental on the calibration set)")
                 snapshot = {k: v.clone() for k, v in work.state_dict().items()}
-                mask.set_removed(trial)
+                mask.set_off(trial)
                 mask.refresh(x_cal)
                 if "bn" in s.repair:
                     reestimate_batchnorm(work, x_cal)
@@ -246,7 +245,7 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
                     take = min(take, len(pending))
                     continue
                 work.load_state_dict(snapshot)
-                mask.set_removed(removed)
+                mask.set_off(removed)
                 mask.refresh(x_cal)
                 if take == 1:          # this unit does not help jointly with the others: skip it
                     pending = pending[1:]

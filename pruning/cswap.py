@@ -1,6 +1,6 @@
 """C-SWAP: progressive one-shot structured pruning driven by the causal graph (METHOD.md, 5).
 
-No training at any point. The planner works on a masked copy of the model (``MeanMask``: the
+No training at any point. The planner works on a masked copy of the model (:class:`causalnet.masking.UnitMask`: the
 removed units mean-ablated at their readers, which is what physical removal computes once their
 means are folded into the readers' biases) and repeats:
 
@@ -31,16 +31,17 @@ from torch import nn
 
 from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError
-from causalnet.evaluate import accuracy
+from causalnet.evaluate import accuracy, true_class_logp
 from causalnet.fingerprint import model_fingerprint
 from causalnet.graph import CausalGraph
 from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.masking import UnitMask
 from causalnet.progress import progress
 from causalnet.units import UnitMap, discover_units
 
-from .masking import MeanMask
+from .costs import marginal_cost, next_block, removal_cost, unit_costs
 from .reconstruct import reconstruct_masked
-from .removal import marginal_cost, removable_layers, removal_cost, unit_costs
+from .removal import removable_layers
 from .repair import reestimate_batchnorm
 
 
@@ -203,8 +204,7 @@ class CswapPlanner:
                 return -(ref.exp() * (ref - torch.log_softmax(logits, -1))).sum(-1)
         else:
             def value(logits):
-                lp = torch.log_softmax(logits, -1)
-                return lp.gather(-1, y.view(*[1] * (lp.ndim - 2), -1, 1).expand(*lp.shape[:-1], 1))[..., 0]
+                return true_class_logp(logits, y)
         clean = value(engine.clean)
         out = {}
         for layer in units:
@@ -248,7 +248,7 @@ class CswapPlanner:
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
                       if s.budgets == "graph" and self.graph is not None else None)
         self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.tie_break == "magnitude" else None
-        mask = MeanMask(work, units, values="zero" if s.scoring_ablation == "zero" else "mean")
+        mask = UnitMask(work, units, values="zero" if s.scoring_ablation == "zero" else "mean")
         removed: dict[str, set[int]] = {name: set() for name in layers}
         history: list[dict] = []
         try:
@@ -285,7 +285,7 @@ class CswapPlanner:
                     break
                 snapshot = {k: v.clone() for k, v in work.state_dict().items()}
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
-                mask.set_removed(trial)
+                mask.set_off(trial)
                 mask.refresh(x_cal)
                 if s.repair_in_loop == "lsq":  # the readers re-solved: the net the plan will give
                     reconstruct_masked(work, self.model, mask.masked_inputs, x_cal)
@@ -300,7 +300,7 @@ class CswapPlanner:
                              0 if s.key == "params" else 1] / total}
                 if s.joint_check and base_acc - new_acc > s.max_drop:
                     work.load_state_dict(snapshot)
-                    mask.set_removed(removed)
+                    mask.set_off(removed)
                     mask.refresh(x_cal)
                     history.append({**entry, "committed": False})
                     if self._chunk_items <= 1:
@@ -355,16 +355,13 @@ class CswapPlanner:
             ranked.sort()
             size = costs[name]["size"]
             done = counts.get(name, 0)
-            step = s.round_to if s.round_to and size >= s.round_to else 1
-            removable = size - done - step  # at least ``step`` units stay
-            if caps is not None:
-                removable = min(removable, caps.get(name, size) - done)
-            at, width = 0, (size - done) % step or step   # the first block restores a multiple
-            while at + width <= removable:
+            cap = size if caps is None else caps.get(name, size)
+            at = 0
+            while (width := next_block(size, done + at, s.round_to)) and done + at + width <= cap:
                 block = ranked[at:at + width]
                 mean = [sum(b[i] for b in block) / width for i in range(3)]
                 items.append((*mean, -cost, name, tuple(b[3] for b in block)))
-                at, width = at + width, step
+                at += width
         items.sort()
         chunk: dict[str, list[int]] = {}
         taken = dict(counts)

@@ -104,8 +104,8 @@ def test_round_to_auto_is_the_cpu_vector_width_and_bad_values_are_refused(capsys
 
 @pytest.mark.parametrize("objective", ["loglik", "kl"])
 def test_milestones_give_nested_plans_at_each_level(lenet, mnist, objective):
+    from pruning.costs import removal_cost, unit_costs
     from pruning.cswap import CswapPlanner, CswapSettings
-    from pruning.removal import removal_cost, unit_costs
 
     settings = CswapSettings(target_params=0.3, calibration_per_class=4, chunk=0.1, objective=objective)
     result = CswapPlanner(lenet, None, settings).plan(mnist, milestones=(0.1, 0.2))
