@@ -234,7 +234,7 @@ def _unpruned_row(ctx: Context, store: Store, runs: int) -> None:
 
 def _finalize_rows(ctx: Context, job: Job, store: Store, method: str, level: float, removal: dict,
                    x_cal, plan_s: float, note: str = "") -> None:
-    from pruning.api import finalize
+    from pruning.repair import finalize
 
     for repair_name, repair in REPAIRS.items():
         key = dict(model=ctx.name, sweep=job.sweep, target=level, method=method, repair=repair_name,

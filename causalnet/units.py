@@ -14,7 +14,7 @@ the intervened value. Groups and readers come from Torch-Pruning's ``DependencyG
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -114,6 +114,23 @@ class UnitMap:
     @property
     def n_units(self) -> int:
         return sum(layer.size for layer in self.layers)
+
+    def bound_to(self, model: nn.Module) -> UnitMap:
+        """This map for another instance of the same architecture (a deep copy, a working
+        copy): the same layers and channel indices, each reader's module taken from ``model``
+        by name, so units are discovered once and used on every copy.
+
+        Raises:
+            CausalnetInputError: when ``model`` lacks one of the readers.
+        """
+        modules = dict(model.named_modules())
+        missing = sorted({r.name for layer in self.layers for r in layer.readers} - set(modules))
+        if missing:
+            raise CausalnetInputError(f"this model has no module(s) {missing[:3]}: the unit map was "
+                                      "discovered on another architecture")
+        layers = [replace(layer, readers=[replace(r, module=modules[r.name]) for r in layer.readers])
+                  for layer in self.layers]
+        return replace(self, layers=layers)
 
     def producers_of(self, name: str) -> list[str]:
         if name == LOGIT_LAYER:

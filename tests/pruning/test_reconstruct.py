@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from causalnet.units import discover_units
-from pruning.api import finalize
 from pruning.io import load_pruned, make_plan, save_pruned
 from pruning.reconstruct import kept_outputs
+from pruning.repair import finalize
 
 from ..causalnet.toy import tiny_cnn
 from .nets import FoldCNN, random_removal, tiny_mlp
