@@ -62,8 +62,27 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           score_per_class: int = 10, seed: int = 0,
           show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
-    MACs removed. Returns ``(pruned_model, plan, info)``: the plan replays with
-    :func:`pruning.load_pruned`; ``info`` holds the C-SWAP history, scores and timing."""
+    MACs removed, with the same training-free repair for every method.
+
+    Args:
+        model: the trained model.
+        data: its data bundle; calibration images come from ``data.fit``.
+        graph: the model's causal graph (required by ``method="cswap"``; checked by fingerprint).
+        method: ``"cswap"`` or one of the baselines (:data:`METHODS`).
+        target_params: fraction of parameters to remove (or give ``target_macs``).
+        target_macs: fraction of MACs to remove.
+        max_drop: C-SWAP's calibration-accuracy tolerance per chunk, in points.
+        repair: any of ``"bias"``, ``"bn"``, ``"lsq"`` (default ``("lsq",)``; empty: none).
+        rescore_every, round_to, chunk, rank_by, objective, score_per_class: see
+            :class:`pruning.CswapSettings`.
+        calibration_per_class: calibration images per class (drawn once, seeded).
+        seed: the calibration draw's seed.
+        show_progress: show C-SWAP's progress bar.
+
+    Returns:
+        ``(pruned_model, plan, info)``: the plan replays with :func:`pruning.load_pruned`;
+        ``info`` holds the C-SWAP history, scores, why it stopped and the time taken.
+    """
     if method not in METHODS:
         raise CausalnetInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     repair = check_repair(repair)
