@@ -18,14 +18,15 @@ Every ranking is per (layer, class): a score per unit, higher = supports the cla
 
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
 import torch
 from torch import nn
 
+from causalnet.evaluate import true_class_logp
 from causalnet.faithfulness import weight_l1_scores
+from causalnet.masking import switched_off
 from causalnet.units import UnitLayer, UnitMap, discover_units
 
 CAPTUM_METHODS = ("LayerConductance", "LayerGradientXActivation", "InternalInfluence",
@@ -122,13 +123,12 @@ def causal_class_scores(model: nn.Module, units: UnitMap, x: torch.Tensor, y: to
     from causalnet.interventions import InterventionEngine
 
     engine = InterventionEngine(model, units, x)
-    clean = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+    clean = true_class_logp(engine.clean, y)
     classes = sorted(int(c) for c in torch.unique(y))
     out: dict[str, dict[int, np.ndarray]] = {}
     for name in layers:
         layer = units.layer(name)
-        lp = torch.log_softmax(engine.ablate(layer, range(layer.size)), 2)
-        log_ratio = (lp.gather(2, y.view(1, -1, 1).expand(layer.size, -1, 1))[..., 0] - clean).double()
+        log_ratio = (true_class_logp(engine.ablate(layer, range(layer.size)), y) - clean).double()
         out[name] = {c: -log_ratio[:, y == c].mean(1).numpy() for c in classes}
     return out
 
@@ -161,28 +161,6 @@ def all_scores(model: nn.Module, units: UnitMap, x: torch.Tensor, y: torch.Tenso
     return out
 
 
-@contextlib.contextmanager
-def removed(layer: UnitLayer, units: list[int]):
-    """Zero-ablate ``units`` of ``layer`` at every reader (what the causal effects measure)."""
-    handles = []
-    if units:
-        for reader in layer.readers:
-            idx = torch.cat([reader.index[u] for u in units])
-
-            def pre(mod, args, reader=reader, idx=idx):
-                t = args[0].clone()
-                sl = [slice(None)] * t.ndim
-                sl[reader.axis(t.ndim)] = idx
-                t[tuple(sl)] = 0
-                return (t, *args[1:])
-            handles.append(reader.module.register_forward_pre_hook(pre))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
 @torch.no_grad()
 def removal_curve(model: nn.Module, layer: UnitLayer, scores: np.ndarray, x: torch.Tensor, c: int,
                   fractions: list[float]) -> list[dict]:
@@ -196,7 +174,7 @@ def removal_curve(model: nn.Module, layer: UnitLayer, scores: np.ndarray, x: tor
     rows = []
     for f in fractions:
         k = 0 if f == 0 else k_of(f, layer.size)
-        with removed(layer, [int(u) for u in order[:k]]):
+        with switched_off([layer], {layer.name: [int(u) for u in order[:k]]}):
             out = model(x).float()
         logit, acc = out[:, c].mean().item(), (out.argmax(1) == c).float().mean().item()
         rows.append({"fraction": f, "k": k, "logit_drop": logit0 - logit,
@@ -213,5 +191,5 @@ def working_copy(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, Un
 
 
 __all__ = ["METHODS", "CAPTUM_METHODS", "CONTROLS", "single_reader_layers", "captum_scores",
-           "weight_scores", "causal_class_scores", "all_scores", "removed", "removal_curve",
+           "weight_scores", "causal_class_scores", "all_scores", "removal_curve",
            "working_copy"]

@@ -42,7 +42,6 @@ import argparse
 import csv
 import sys
 import time
-from dataclasses import replace
 
 import torch
 
@@ -52,11 +51,12 @@ from causalnet.evaluate import accuracy
 from causalnet.fileio import atomic_write_text
 from causalnet.graph import CausalGraph
 from causalnet.models import load_model
-from pruning.api import BaselineRanking, finalize
+from pruning.api import BaselineRanking
 from pruning.cswap import CswapPlanner, CswapSettings
+from pruning.repair import finalize
 
-NAIVE = CswapSettings(scoring_ablation="zero", bn_between_chunks=False, joint_check=False,
-                      rank_by="harm", rescore_every=2, objective="loglik")
+NAIVE = CswapSettings(rank_by="harm", rescore_every=2, objective="loglik").replace(
+    scoring_ablation="zero", bn_between_chunks=False, joint_check=False)
 
 REPAIRS = [("bias", "bn"), ("lsq",)]
 
@@ -135,13 +135,13 @@ def main(argv=None) -> int:
     measure("baseline: global L1 magnitude (same repair)",
             {round(lv, 6): ranking.removal(target_params=lv) for lv in levels},
             time.perf_counter() - start, "target reached")
-    settings = replace(NAIVE, calibration_per_class=base.calibration_per_class, seed=args.seed,
-                       target_params=levels[-1])
+    settings = NAIVE.replace(calibration_per_class=base.calibration_per_class, seed=args.seed,
+                             target_params=levels[-1])
     runs = []
     for label, change in STEPS:
-        settings = replace(settings, **change)
+        settings = settings.replace(**change)
         runs.append((label, settings))
-    runs += [(label, replace(settings, **change)) for label, change in VARIANTS]
+    runs += [(label, settings.replace(**change)) for label, change in VARIANTS]
     for label, run in runs:
         if args.only and not any(t in label for t in args.only):
             continue

@@ -24,8 +24,9 @@ from causalnet.evaluate import accuracy
 from causalnet.fileio import atomic_write_text
 from causalnet.graph import CausalGraph
 from causalnet.models import load_model
-from pruning.api import BaselineRanking, finalize
+from pruning.api import BaselineRanking
 from pruning.cswap import CswapPlanner, CswapSettings
+from pruning.repair import finalize
 
 LEVELS = (0.3, 0.5, 0.7)
 REPAIRS = (("bias", "bn"), ("lsq",), ("lsq", "bn"))

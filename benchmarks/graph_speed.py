@@ -30,7 +30,7 @@ from captum.attr import LayerFeatureAblation
 from benchmarks._common import RESULTS, machine, markdown_table, timed, write_csv  # noqa: E402
 from causalnet.builder import BuildSettings, GraphBuilder
 from causalnet.data import calibration_set, load_data
-from causalnet.evaluate import prefer_channels_last
+from causalnet.evaluate import prefer_channels_last, true_class_logp
 from causalnet.fileio import atomic_write_text
 from causalnet.interventions import InterventionEngine, ablate_naive
 from causalnet.units import discover_units
@@ -41,7 +41,7 @@ def log_prob_fn(model, labels):
     def forward(x):
         reps = x.shape[0] // len(labels)
         y = labels.repeat(reps)
-        return torch.log_softmax(model(x), 1).gather(1, y[:, None])[:, 0]
+        return true_class_logp(model(x), y)
     return forward
 
 
@@ -53,11 +53,10 @@ def engine_effects(model, units, layers, x, y):
     names = {layer.name for layer in layers}
     layers = [layer for layer in units if layer.name in names]
     engine = InterventionEngine(work, units, x)
-    clean = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+    clean = true_class_logp(engine.clean, y)
     out = {}
     for layer in layers:
-        lp = torch.log_softmax(engine.ablate(layer, range(layer.size)), 2)
-        out[layer.name] = (lp.gather(2, y.view(1, -1, 1).expand(layer.size, -1, 1))[..., 0] - clean)
+        out[layer.name] = true_class_logp(engine.ablate(layer, range(layer.size)), y) - clean
     return out
 
 
@@ -67,7 +66,7 @@ def naive_effects(model, layers, x, y):
         clean = fn(x)
     out = {}
     for layer in layers:
-        rows = [torch.log_softmax(ablate_naive(model, layer, u, x), 1).gather(1, y[:, None])[:, 0] - clean
+        rows = [true_class_logp(ablate_naive(model, layer, u, x), y) - clean
                 for u in range(layer.size)]
         out[layer.name] = torch.stack(rows)
     return out

@@ -32,9 +32,9 @@ from causalnet.fileio import atomic_write_text  # noqa: E402
 from causalnet.fingerprint import model_fingerprint  # noqa: E402
 from causalnet.graph import CausalGraph  # noqa: E402
 from causalnet.models import load_model  # noqa: E402
-from pruning.api import finalize  # noqa: E402
-from pruning.causal_repair import REPAIR, RepairSettings, causal_repair, remove_same_number  # noqa: E402
-from pruning.causal_repair_cli import subgroup_accuracy  # noqa: E402
+from pruning.debias import REPAIR, DebiasSettings, debias, remove_same_number  # noqa: E402
+from pruning.debias_cli import subgroup_accuracy  # noqa: E402
+from pruning.repair import finalize  # noqa: E402
 
 MODEL = "zoo:resnet20_biased"
 DATA = "biased_mnist:clean?per_class=20"
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     rows = [_row("biased model (before)", model, test, 0, None)]
     before = rows[0]
     start = time.perf_counter()
-    repaired, plan, info = causal_repair(model, data, graph, settings=RepairSettings(calibration_per_class=20),
+    repaired, plan, info = debias(model, data, graph, settings=DebiasSettings(calibration_per_class=20),
                                          model_spec=MODEL)
     repair_s = time.perf_counter() - start
     counts = {name: len(idx) for name, idx in plan["removal"].items()}
@@ -82,9 +82,9 @@ def main(argv=None) -> int:
     rows.append(_row("causal repair (graph + 20 clean/class)", repaired, test, n, before))
     # the earlier default, for comparison: chunks judged on the mean-masked copy, overall
     # calibration accuracy may drop 1 point
-    fast = RepairSettings(calibration_per_class=20, judge="mask", guard="accuracy", max_drop=1.0)
+    fast = DebiasSettings(calibration_per_class=20, judge="mask", guard="accuracy", max_drop=1.0)
     start_fast = time.perf_counter()
-    quick, quick_plan, _ = causal_repair(model, data, graph, settings=fast, model_spec=MODEL)
+    quick, quick_plan, _ = debias(model, data, graph, settings=fast, model_spec=MODEL)
     fast_s = time.perf_counter() - start_fast
     rows.append(_row("causal repair, judged on the masked net, accuracy guard 1 pt", quick, test,
                      sum(len(v) for v in quick_plan["removal"].values()), before))
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
             f"({len(data.fit)} clean images, colours random): the causal graph was built on them "
             f"({'reused from an earlier run' if reused else f'{graph_s:.0f} s'}) and the repair confirmed and removed units "
             f"on them ({repair_s:.0f} s; settings: each removal judged on the repaired network, at most "
-            f"{RepairSettings().max_drop:g}% of the calibration images the model got right may turn wrong). "
+            f"{DebiasSettings().max_drop:g}% of the calibration images the model got right may turn wrong). "
             f"The earlier default (judged on the mean-masked copy, calibration accuracy may drop 1 point; "
             f"{fast_s:.0f} s) is the third row. No training anywhere. Controls remove the same number of units from "
             f"the same layers ({removed}) and get the same repair ({'+'.join(REPAIR)}: least-squares "

@@ -41,10 +41,11 @@ from .checkpoint import (
 )
 from .data import DataBundle, class_balanced_indices, stack_samples
 from .errors import CausalnetInputError
-from .evaluate import predict_logits, prefer_channels_last
+from .evaluate import predict_logits, prefer_channels_last, true_class_logp
 from .fingerprint import model_fingerprint
 from .graph import CausalGraph
 from .interventions import MODES, Ablation, InterventionEngine, first_order_effects
+from .nodes import LOGIT_LAYER, logit_id
 from .progress import progress
 from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_critical
 from .units import UnitLayer, UnitMap, discover_units
@@ -199,20 +200,20 @@ class GraphBuilder:
                 if engine is None:
                     engine = InterventionEngine(self._net, units, x, ablation=self._ablation(0),
                                                 units_per_forward=s.units_per_forward)
-                    clean_lp = torch.log_softmax(engine.clean, 1).gather(1, y[:, None])[:, 0]
+                    clean_lp = true_class_logp(engine.clean, y)
                 engine.ablation = self._ablation(layer.order + 1)
                 exact = list(range(layer.size))
                 log_ratio = np.zeros((layer.size, len(y)))
                 if s.screen:
                     est = first_order_effects(
-                        engine, layer, lambda lg: torch.log_softmax(lg, 1).gather(1, y[:, None])[:, 0],
+                        engine, layer, lambda lg: true_class_logp(lg, y),
                         key="log_p_true")
                     log_ratio = est.double().numpy()
                     t_est = np.abs(np.nan_to_num(global_effect_test(log_ratio, s.alpha).mean_log_ratio
                                                  / (log_ratio.std(1, ddof=1) / np.sqrt(len(y)) + 1e-12)))
                     exact = self._screened(t_est, z_critical(s.alpha / 2), s.global_screen_margin)
                 logits = engine.ablate(layer, exact)
-                lp = torch.log_softmax(logits, 2).gather(2, y.view(1, -1, 1).expand(len(exact), -1, 1))[..., 0]
+                lp = true_class_logp(logits, y)
                 log_ratio[exact] = (lp - clean_lp).double().numpy()
                 test = global_effect_test(log_ratio, s.alpha)
                 per_class = {int(c): log_ratio[:, (y == c).numpy()].mean(axis=1).tolist()
@@ -313,7 +314,7 @@ class GraphBuilder:
         """Edges from each kept unit to the effects it feeds, with each edge's own effect where
         affordable (a path intervention j -> {e}); otherwise joined to every effect."""
         s = self.settings
-        upper_ids = [f"logit:{c}"] if upper == "logit" else [units.layer(upper).node_id(e) for e in effects]
+        upper_ids = [logit_id(c)] if upper == LOGIT_LAYER else [units.layer(upper).node_id(e) for e in effects]
         per_edge = (mode == "edge" and len(effects) > 1 and kept and
                     (s.edge_effects == "all" or
                      (s.edge_effects == "auto" and len(kept) * len(effects) <= s.max_edge_tests)))

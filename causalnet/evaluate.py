@@ -69,6 +69,21 @@ def runs_channels_last(model: nn.Module, example: torch.Tensor) -> bool:
         return False
     finally:
         model.train(was_training)
+def true_class_logp(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The log-probability of the true class: log-softmax over the last axis, gathered at ``y``.
+
+    Args:
+        logits: ``(N, C)`` logits, or ``(R, N, C)`` for ``R`` interventions on the same ``N``
+            inputs (any number of leading axes works).
+        y: ``(N,)`` true class indices.
+
+    Returns:
+        ``logits.shape[:-1]``: ``log p(y_n | x_n)`` per input (and per intervention), in float32
+        or wider.
+    """
+    lp = torch.log_softmax(logits.float(), -1)
+    index = y.view(*([1] * (lp.ndim - 2)), -1, 1).expand(*lp.shape[:-1], 1)
+    return lp.gather(-1, index)[..., 0]
 
 
 def _batches(data, batch_size: int):

@@ -55,13 +55,6 @@ def _layers(graph: CausalGraph) -> dict[str, dict]:
     return {layer["name"]: layer for layer in graph.nx.graph.get("layers") or []}
 
 
-def _check_class(graph: CausalGraph, cls: int) -> int:
-    if int(cls) not in graph.classes():
-        shown = ", ".join(map(str, graph.classes())) or "none"
-        raise CausalnetInputError(f"class {cls} has no graph in this file; its classes: {shown}")
-    return int(cls)
-
-
 def _class_edges(graph: CausalGraph, cls: int) -> list[tuple[str, str, float]]:
     """Class ``cls``'s edges between two conv units, with the edge effect, in graph order."""
     g = graph.nx
@@ -164,7 +157,7 @@ def saliency_source(model: nn.Module, graph: CausalGraph, cls: int) -> str:
     """Which maps :func:`causal_saliency` will use for ``cls``: "edges" (conv -> conv class
     edges), "units" (the class graph's conv units) or "class_effects" (all conv units weighted
     by their class effect). Raises CausalnetInputError when none is possible."""
-    cls = _check_class(graph, cls)
+    cls = graph.check_class(cls)
     modules = dict(model.named_modules())
     if _edge_terms(graph, modules, cls):
         return EDGES
@@ -233,7 +226,7 @@ def causal_saliency(model: nn.Module, graph: CausalGraph, x: torch.Tensor, cls: 
         raise CausalnetInputError(f"causal_saliency needs images (N, C, H, W), got {tuple(x.shape)}")
     if check_model:
         graph.check_model(model)
-    cls = _check_class(graph, cls)
+    cls = graph.check_class(cls)
     modules = dict(model.named_modules())
     param = next(model.parameters(), None)
     if param is not None:

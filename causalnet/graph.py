@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from .errors import GraphFormatError, ModelMismatchError
+from .errors import CausalnetInputError, GraphFormatError, ModelMismatchError
+from .nodes import LOGIT_LAYER, UNIT_KINDS, logit_id
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,10 +31,8 @@ if TYPE_CHECKING:
 SCHEMA_NAME = "causalnet.graph"
 SCHEMA_VERSION = 1
 
-UNIT_KINDS = ("conv_channel", "linear_neuron", "attention_head", "mlp_neuron")
 LOGIT_KIND = "logit"
 NODE_KINDS = (*UNIT_KINDS, LOGIT_KIND)
-LOGIT_LAYER = "logit"
 CATEGORIES = ("critical", "neutral", "detrimental")
 EDGE_MODES = ("edge", "node")
 EDGE_STATS = ("effect", "rel_effect", "z", "p")
@@ -44,11 +43,6 @@ _DEFAULT_METADATA: dict[str, Any] = {
     "model": {}, "data": {}, "settings": {}, "layers": [], "versions": {}, "class_graphs": {},
 }
 _REBUILD = "rebuild it with `causalnet build`"
-
-
-def logit_id(c: int) -> str:
-    """Node id of class ``c``'s output logit (``"logit:3"``)."""
-    return f"{LOGIT_LAYER}:{int(c)}"
 
 
 def clean_float(x: Any) -> float | None:
@@ -205,6 +199,15 @@ class CausalGraph:
     def classes(self) -> list[int]:
         """The classes that have a logit node, sorted."""
         return sorted(a["index"] for _, a in self.nx.nodes(data=True) if a.get("kind") == LOGIT_KIND)
+
+    def check_class(self, cls: int) -> int:
+        """``cls`` as an int; a CausalnetInputError naming the graph's classes when it has none
+        for ``cls``."""
+        classes = self.classes()
+        if int(cls) not in classes:
+            shown = ", ".join(map(str, classes)) or "none"
+            raise CausalnetInputError(f"class {cls} has no graph in this file; its classes: {shown}")
+        return int(cls)
 
     def layer_names(self) -> list[str]:
         """Names of the analysed layers in input-to-output order.

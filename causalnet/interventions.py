@@ -41,6 +41,7 @@ from torch import nn
 from .attention import split_heads
 from .errors import CausalnetInputError
 from .evaluate import wants_channels_last
+from .masking import overwrite_channels
 from .units import Reader, UnitLayer, UnitMap
 
 MODES = ("zero", "mean", "resample", "soft", "predicted")
@@ -301,19 +302,12 @@ class InterventionEngine:
             t = args[0]
             if r == 1 and self.ablation.mode in ("zero", "mean", "soft"):
                 # one unit: overwrite its channels in a copy (cheaper than a masked blend)
-                d = reader.axis(t.ndim)
-                new = t.clone()
-                sl = [slice(None)] * t.ndim
-                sl[d] = idx
                 if self.ablation.mode == "zero":
-                    new[tuple(sl)] = 0
+                    value = 0.0
                 else:
                     vals = self._values(reader, t.unsqueeze(0), 1)[0]
-                    view = [1] * t.ndim
-                    view[d] = -1
-                    new[tuple(sl)] = (vals.reshape(-1)[idx].view(view) if vals.numel() > 1
-                                      else vals.reshape(()))
-                return (new, *args[1:])
+                    value = vals.reshape(-1)[idx] if vals.numel() > 1 else vals.reshape(())
+                return (overwrite_channels(t, reader, idx, value), *args[1:])
             tv = t.reshape(r, t.shape[0] // r, *t.shape[1:])
             view = _mask_view(tv.ndim, dim, r, reader.in_size)
             m = masks.to(t.dtype).view(view)

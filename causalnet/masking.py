@@ -205,7 +205,14 @@ class UnitMask:
 def reader_means(model: nn.Module, units: UnitMap, x: torch.Tensor, *,
                  batch_size: int = 500) -> dict[str, torch.Tensor]:
     """Reader name -> per-input-channel mean of that reader's input over images ``x`` (the
-    values of mean ablation), in batches of ``batch_size``; the model's mode is restored."""
+    values of mean ablation), in batches of ``batch_size``; the model's mode is restored.
+    ``units`` must have been discovered on this very ``model`` instance (it holds its modules)."""
     with UnitMask(model, units, values="mean") as mask:
         mask.refresh(x, batch_size=batch_size)
-        return mask.means
+        means = mask.means
+    missing = {r.name for layer in units for r in layer.readers} - set(means)
+    if missing:
+        raise CausalnetInputError(
+            f"readers {sorted(missing)[:3]} were not reached: the unit map was discovered on "
+            "another instance of the model; compute the means on that instance")
+    return means

@@ -14,16 +14,17 @@ the intervened value. Groups and readers come from Torch-Pruning's ``DependencyG
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from .attention import split_heads
 from .errors import CausalnetInputError
+from .nodes import CONV, HEAD, LINEAR, LOGIT_LAYER, MLP, UNIT_KINDS, node_id
 
-CONV, LINEAR, HEAD, MLP = "conv_channel", "linear_neuron", "attention_head", "mlp_neuron"
-UNIT_KINDS = (CONV, LINEAR, HEAD, MLP)
+__all__ = ["Reader", "UnitLayer", "UnitMap", "discover_units", "UnsupportedModuleError",
+           "CONV", "LINEAR", "HEAD", "MLP", "UNIT_KINDS", "SUPPORTED_HELP"]
 
 # Modules with parameters that units can live in or pass through.
 _SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm,
@@ -78,7 +79,8 @@ class UnitLayer:
     members: list[str] = field(default_factory=list)  # every module Torch-Pruning couples here
 
     def node_id(self, unit: int) -> str:
-        return f"{self.name}:h{unit}" if self.kind == HEAD else f"{self.name}:{unit}"
+        """The graph node id of unit ``unit`` (:func:`causalnet.nodes.node_id`)."""
+        return node_id(self.name, unit, self.kind)
 
     def reader(self, name: str) -> Reader:
         for r in self.readers:
@@ -116,8 +118,25 @@ class UnitMap:
     def n_units(self) -> int:
         return sum(layer.size for layer in self.layers)
 
+    def bound_to(self, model: nn.Module) -> UnitMap:
+        """This map for another instance of the same architecture (a deep copy, a working
+        copy): the same layers and channel indices, each reader's module taken from ``model``
+        by name, so units are discovered once and used on every copy.
+
+        Raises:
+            CausalnetInputError: when ``model`` lacks one of the readers.
+        """
+        modules = dict(model.named_modules())
+        missing = sorted({r.name for layer in self.layers for r in layer.readers} - set(modules))
+        if missing:
+            raise CausalnetInputError(f"this model has no module(s) {missing[:3]}: the unit map was "
+                                      "discovered on another architecture")
+        layers = [replace(layer, readers=[replace(r, module=modules[r.name]) for r in layer.readers])
+                  for layer in self.layers]
+        return replace(self, layers=layers)
+
     def producers_of(self, name: str) -> list[str]:
-        if name == "logit":
+        if name == LOGIT_LAYER:
             return [self.output_layer] if self.logits_direct else []
         return self.layer(name).producers
 

@@ -14,65 +14,19 @@ from torch import nn
 
 from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError
+from causalnet.fingerprint import model_fingerprint
 from causalnet.graph import CausalGraph
-from causalnet.units import discover_units
+from causalnet.nodes import node_id
+from causalnet.units import UnitMap, discover_units
 
 from .baselines import BASELINES, baseline_scores, plan_by_scores
+from .costs import unit_costs
 from .cswap import CswapPlanner, CswapSettings
 from .io import make_plan
-from .masking import MeanMask
-from .reconstruct import kept_outputs, reconstruct_readers
-from .removal import prune_units, removable_layers, unit_costs
-from .repair import fold_means, reestimate_batchnorm
+from .removal import removable_layers
+from .repair import DEFAULT_REPAIR, REPAIRS, check_repair, finalize  # noqa: F401 (REPAIRS: re-exported)
 
 METHODS = ("cswap", *BASELINES)
-REPAIRS = ("bias", "bn", "lsq")
-# The default: least-squares reconstruction of every consumer of removed units (mean folding
-# where a dense solve does not apply). On the zoo ResNet-20 at 50% of parameters removed it kept
-# 99.40% (C-SWAP) where bias folding + BatchNorm re-estimation kept 98.59% (docs/pruning_status.md).
-DEFAULT_REPAIR = ("lsq",)
-
-
-def _check_repair(repair: Sequence[str]) -> tuple[str, ...]:
-    bad = [r for r in repair if r not in REPAIRS]
-    if bad:
-        raise CausalnetInputError(f"unknown repair {bad}; use any of {', '.join(REPAIRS)} (or none)")
-    return tuple(repair)
-
-
-def finalize(model: nn.Module, removal: dict[str, list[int]], x_cal: torch.Tensor,
-             repair: Sequence[str], example: torch.Tensor) -> tuple[nn.Module, dict]:
-    """A pruned copy of ``model`` without ``removal``'s units, repaired as asked: the removed
-    units' means (measured on the network without them, BatchNorm re-estimated when "bn") folded
-    into their readers' biases ("bias"), the readers' weights re-solved by least squares to give
-    their original outputs ("lsq", which subsumes "bias"), BatchNorm statistics re-estimated
-    ("bn", last)."""
-    work = copy.deepcopy(model).eval()
-    units = discover_units(work, example)
-    changed: dict = {}
-    solved = kept_outputs(work, units, removal) if removal and "lsq" in repair else {}
-    if removal and ("bias" in repair or "lsq" in repair):
-        mask = MeanMask(work, units)
-        try:
-            mask.set_removed({k: set(v) for k, v in removal.items()})
-            mask.refresh(x_cal)
-            if "bn" in repair:
-                reestimate_batchnorm(work, x_cal)
-                mask.refresh(x_cal)
-            means = mask.means
-        finally:
-            mask.close()
-        changed = fold_means(work, units, removal, means, skip=set(solved))
-    if removal:
-        prune_units(work, units, removal, example)
-        if solved:
-            done = reconstruct_readers(work, model, solved, x_cal)
-            changed["reconstructed"] = done["reconstructed"]
-            changed["created_biases"] = changed.get("created_biases", []) + done["created_biases"]
-    if "bn" in repair:
-        reestimate_batchnorm(work, x_cal)
-        changed["batchnorm_reestimated"] = True
-    return work.eval(), changed
 
 
 class BaselineRanking:
@@ -81,11 +35,11 @@ class BaselineRanking:
     every compression level, as the criterion defines it)."""
 
     def __init__(self, method: str, model: nn.Module, x_cal: torch.Tensor, y_cal: torch.Tensor,
-                 example: torch.Tensor, *, seed: int = 0):
+                 example: torch.Tensor, *, seed: int = 0, units: UnitMap | None = None):
         if method not in BASELINES:
             raise CausalnetInputError(f"unknown baseline {method!r}; use one of {', '.join(BASELINES)}")
         self.method = method
-        units = discover_units(model, example)
+        units = discover_units(model, example) if units is None else units.bound_to(model)
         layers = [layer.name for layer in removable_layers(model, units)]
         self.costs = unit_costs(model, units, example, layers=layers)
         scores = baseline_scores(method, model, units, x_cal, y_cal, example, seed=seed)
@@ -108,35 +62,57 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           score_per_class: int = 10, seed: int = 0,
           show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
-    MACs removed. Returns ``(pruned_model, plan, info)``: the plan replays with
-    :func:`pruning.load_pruned`; ``info`` holds the C-SWAP history, scores and timing."""
+    MACs removed, with the same training-free repair for every method.
+
+    Args:
+        model: the trained model.
+        data: its data bundle; calibration images come from ``data.fit``.
+        graph: the model's causal graph (required by ``method="cswap"``; checked by fingerprint).
+        method: ``"cswap"`` or one of the baselines (:data:`METHODS`).
+        target_params: fraction of parameters to remove (or give ``target_macs``).
+        target_macs: fraction of MACs to remove.
+        max_drop: C-SWAP's calibration-accuracy tolerance per chunk, in points.
+        repair: any of ``"bias"``, ``"bn"``, ``"lsq"`` (default ``("lsq",)``; empty: none).
+        rescore_every, round_to, chunk, rank_by, objective, score_per_class: see
+            :class:`pruning.CswapSettings`.
+        calibration_per_class: calibration images per class (drawn once, seeded).
+        seed: the calibration draw's seed.
+        show_progress: show C-SWAP's progress bar.
+
+    Returns:
+        ``(pruned_model, plan, info)``: the plan replays with :func:`pruning.load_pruned`;
+        ``info`` holds the C-SWAP history, scores, why it stopped and the time taken.
+    """
     if method not in METHODS:
         raise CausalnetInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    repair = _check_repair(repair)
+    repair = check_repair(repair)
     settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
                              rescore_every=rescore_every, round_to=round_to, chunk=chunk, rank_by=rank_by,
                              objective=objective, score_per_class=score_per_class,
                              calibration_per_class=calibration_per_class, seed=seed)
     settings.validate()
+    fingerprint = model_fingerprint(model)          # hashed once: the graph check and the plan
     if graph is not None:
-        graph.check_model(model)
+        graph.check_model(fingerprint)
     start = time.perf_counter()
-    x_cal, y_cal = calibration_set(data.fit, calibration_per_class, seed=seed)
+    x_cal, y_cal = calibration_set(data.fit, calibration_per_class, seed=seed)   # drawn once
     example = x_cal[:1]
+    units = discover_units(model, example)          # found once, bound to each working copy
     info: dict = {"method": method}
     if method == "cswap":
-        result = CswapPlanner(model, graph, settings, show_progress=show_progress).plan(data, example)
+        planner = CswapPlanner(model, graph, settings, show_progress=show_progress, fingerprint=fingerprint)
+        result = planner.plan(data, example, calibration=(x_cal, y_cal), units=units)
         removal = result.removal
         info.update({"history": result.history, "scores": result.scores, "stopped": result.stopped,
                      "calibration_accuracy": result.calibration_accuracy,
                      "base_calibration_accuracy": result.base_calibration_accuracy})
     else:
-        ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=seed)
+        ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=seed, units=units)
         removal = ranking.removal(target_params=target_params, target_macs=target_macs, round_to=round_to)
         info["stopped"] = "target reached"
-    pruned, changed = finalize(model, removal, x_cal, repair, example)
+    pruned, changed = finalize(model, removal, x_cal, repair, example, units=units)
     info["seconds"] = time.perf_counter() - start
-    plan = make_plan(model, removal, tuple(example.shape[1:]), repair=changed,
+    plan = make_plan(model, removal, tuple(example.shape[1:]), repair=changed, fingerprint=fingerprint,
                      settings={**asdict(settings), "method": method, "repair": list(repair),
                                "data": data.spec})
     return pruned, plan, info
@@ -150,7 +126,7 @@ def rescored_graph(graph: CausalGraph, scores: dict[str, list[float]]) -> Causal
     for name, values in scores.items():
         kind = layers.get(name, {}).get("kind")
         for u, v in enumerate(values):
-            node = f"{name}:h{u}" if kind == "attention_head" else f"{name}:{u}"
+            node = node_id(name, u, kind)
             if node in g and v == v:  # skip NaN (removed units)
                 g.nx.nodes[node]["xi_pruning"] = math.exp(v)
     return g

@@ -25,7 +25,7 @@ the q, k and v rows) and averaged per head, as Torch-Pruning's own head pruning 
   ``LayerConductance`` per layer, which a test checks).
 
 :func:`plan_by_scores` turns scores into a removal that reaches a target fraction of the model's
-parameters or MACs, using :func:`pruning.removal.unit_costs`.
+parameters or MACs, using :func:`pruning.costs.unit_costs`.
 """
 
 from __future__ import annotations
@@ -42,14 +42,8 @@ from causalnet.attention import split_heads
 from causalnet.errors import CausalnetInputError
 from causalnet.units import HEAD, UnitLayer, UnitMap
 
-from .removal import (
-    UnitCosts,
-    _tracing,
-    dependency_graph,
-    marginal_cost,
-    removable_layers,
-    root_pruning_fn,
-)
+from .costs import UnitCosts, marginal_cost, next_block
+from .removal import _tracing, dependency_graph, removable_layers, root_pruning_fn
 
 BASELINES = ("random", "l1", "l2", "bn_scale", "taylor", "hessian", "lamp", "fpgm", "conductance")
 
@@ -250,16 +244,6 @@ def baseline_scores(method: str, model: nn.Module, units: UnitMap, x_calib: torc
 
 
 # ---- planning --------------------------------------------------------------------------------
-def _allowed_next(size: int, removed: int, round_to: int | None) -> int:
-    """How many more units the next removal step of a layer takes (0: none may go): one, or with
-    ``round_to`` (layers of >= round_to units) down to the next multiple of ``round_to`` kept."""
-    kept = size - removed
-    if round_to and size >= round_to:
-        target = ((kept - 1) // round_to) * round_to
-        return kept - target if target >= round_to else 0
-    return 1 if kept > 1 else 0
-
-
 def plan_by_scores(scores: Mapping[str, torch.Tensor], costs: UnitCosts, *,
                    target_params: float | None = None,
                    target_macs: float | None = None, global_ranking: bool = True,
@@ -267,7 +251,7 @@ def plan_by_scores(scores: Mapping[str, torch.Tensor], costs: UnitCosts, *,
     """Remove the lowest-scored units until ``target_params`` (or ``target_macs``), a fraction
     of the model's parameters (MACs), is removed; returns ``{layer: sorted unit indices}``.
 
-    ``costs`` is :func:`pruning.removal.unit_costs` (its removal costs are exact, coupled layers
+    ``costs`` is :func:`pruning.costs.unit_costs` (its removal costs are exact, coupled layers
     included), so the plan removes at least the target and overshoots by at most one step (one
     unit, or one rounding chunk). ``global_ranking``: one ranking of all units, each layer's
     scores divided by its largest |score| (``normalize="max"``), by its mean |score| ("mean") or
@@ -285,7 +269,7 @@ def plan_by_scores(scores: Mapping[str, torch.Tensor], costs: UnitCosts, *,
         raise CausalnetInputError(f"the target fraction must be in [0, 1), got {fraction}")
     total = getattr(costs, key, None)
     if total is None:
-        raise CausalnetInputError("costs must come from pruning.removal.unit_costs (it holds the "
+        raise CausalnetInputError("costs must come from pruning.costs.unit_costs (it holds the "
                                   "model's totals)")
     goal = fraction * total
     names = [n for n in scores if n in costs and costs[n]["size"] >= 2]
@@ -298,7 +282,7 @@ def plan_by_scores(scores: Mapping[str, torch.Tensor], costs: UnitCosts, *,
     removed = 0
 
     def take(n: str) -> int:
-        step = _allowed_next(costs[n]["size"], counts[n], round_to)
+        step = next_block(costs[n]["size"], counts[n], round_to)
         gained = 0
         for _ in range(step):
             gained += marginal_cost(costs, counts, n, key)
@@ -314,16 +298,16 @@ def plan_by_scores(scores: Mapping[str, torch.Tensor], costs: UnitCosts, *,
             scale = {"max": s.abs().max(), "mean": s.abs().mean(), "none": torch.tensor(1.0)}[normalize]
             norm[n] = s / scale if scale > 0 else s
         heap = [(float(norm[n][order[n][0]]), i, n) for i, n in enumerate(names)
-                if _allowed_next(costs[n]["size"], 0, round_to)]
+                if next_block(costs[n]["size"], 0, round_to)]
         heapq.heapify(heap)
         while removed < goal and heap:
             _, i, n = heapq.heappop(heap)
             removed += take(n)
-            if _allowed_next(costs[n]["size"], counts[n], round_to):
+            if next_block(costs[n]["size"], counts[n], round_to):
                 heapq.heappush(heap, (float(norm[n][order[n][counts[n]]]), i, n))
     else:
         while removed < goal:
-            open_ = [n for n in names if _allowed_next(costs[n]["size"], counts[n], round_to)]
+            open_ = [n for n in names if next_block(costs[n]["size"], counts[n], round_to)]
             if not open_:
                 break
             n = min(open_, key=lambda m: (counts[m] / costs[m]["size"], names.index(m)))

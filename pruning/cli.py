@@ -65,9 +65,7 @@ def run_prune(args) -> int:
     if graph is None and args.method == "cswap":
         raise CausalnetInputError("C-SWAP is driven by the model's causal graph: pass --graph g.json "
                                   "(made by `causalnet build`), or choose a baseline --method")
-    if graph is not None:
-        graph.check_model(model)
-    data = load_data(args.data)
+    data = load_data(args.data)      # prune() checks the graph against the model
     pruned, plan, info = prune(model, data, graph=graph, method=args.method,
                                target_params=args.target_params, target_macs=args.target_macs,
                                max_drop=args.max_drop, repair=_repair(args),

@@ -1,6 +1,6 @@
 """C-SWAP: progressive one-shot structured pruning driven by the causal graph (METHOD.md, 5).
 
-No training at any point. The planner works on a masked copy of the model (``MeanMask``: the
+No training at any point. The planner works on a masked copy of the model (:class:`causalnet.masking.UnitMask`: the
 removed units mean-ablated at their readers, which is what physical removal computes once their
 means are folded into the readers' biases) and repeats:
 
@@ -21,9 +21,10 @@ order); the report counts the categories removed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -31,22 +32,52 @@ from torch import nn
 
 from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError
-from causalnet.evaluate import accuracy
-from causalnet.fingerprint import model_fingerprint
+from causalnet.evaluate import accuracy, true_class_logp
 from causalnet.graph import CausalGraph
 from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.masking import UnitMask
 from causalnet.progress import progress
 from causalnet.units import UnitMap, discover_units
 
-from .masking import MeanMask
+from .costs import marginal_cost, next_block, removal_cost, unit_costs
 from .reconstruct import reconstruct_masked
-from .removal import marginal_cost, removable_layers, removal_cost, unit_costs
+from .removal import removable_layers
 from .repair import reestimate_batchnorm
 
 
 @dataclass
+class CswapIngredients:
+    """The planner's ingredients (METHOD.md 5) that only the ablation study in ``benchmarks/``
+    switches off or swaps; the defaults are C-SWAP (like Torch-Pruning's Advanced options, apart
+    from the Basic ones users tune in :class:`CswapSettings`)."""
+
+    scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero |
+    #                                       predicted: the unit's least-squares prediction from the
+    #                                       others (what removal + lsq repair computes for a reader)
+    bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
+    joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
+    budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
+    tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
+    repair_in_loop: str = "mask"          # mask: mean-masked net (= bias folding) | lsq: readers re-solved too
+
+    def validate(self) -> None:
+        if self.scoring_ablation not in ("mean", "zero", "predicted"):
+            raise CausalnetInputError("scoring_ablation must be 'mean', 'zero' or 'predicted'")
+        if self.budgets not in ("none", "graph"):
+            raise CausalnetInputError("budgets must be 'none' or 'graph'")
+        if self.repair_in_loop not in ("mask", "lsq"):
+            raise CausalnetInputError("repair_in_loop must be 'mask' or 'lsq'")
+        if self.tie_break not in ("none", "magnitude"):
+            raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
+
+
+_INGREDIENTS = {f.name for f in fields(CswapIngredients)}
+
+
+@dataclass
 class CswapSettings:
-    """What decides a C-SWAP plan (recorded in the plan)."""
+    """What decides a C-SWAP plan (recorded in the plan): the options users tune, and
+    ``ingredients`` (:class:`CswapIngredients`), the switches of the ablation study."""
 
     target_params: float | None = 0.5     # fraction of parameters to remove
     target_macs: float | None = None      # or fraction of MACs to remove
@@ -58,16 +89,8 @@ class CswapSettings:
     round_to: int | None = None           # keep a multiple of this many units per layer
     rank_by: str = "harm_per_cost"        # harm_per_cost | harm
     objective: str = "loglik"             # loglik: true-class log-likelihood | kl: KL to the original
-    # Ingredients (METHOD.md 5; switched off only for the ablation study in benchmarks/):
-    scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero |
-    #                                       predicted: the unit's least-squares prediction from the
-    #                                       others (what removal + lsq repair computes for a reader)
-    bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
-    joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
-    budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
-    tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
-    repair_in_loop: str = "mask"          # mask: mean-masked net (= bias folding) | lsq: readers re-solved too
     seed: int = 0
+    ingredients: CswapIngredients = field(default_factory=CswapIngredients)
 
     def validate(self) -> None:
         targets = [t for t in (self.target_params, self.target_macs) if t is not None]
@@ -79,22 +102,23 @@ class CswapSettings:
         if self.max_drop < 0:
             raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
                                       f"negative; got {self.max_drop}")
-        if self.scoring_ablation not in ("mean", "zero", "predicted"):
-            raise CausalnetInputError("scoring_ablation must be 'mean', 'zero' or 'predicted'")
         if self.objective not in ("loglik", "kl"):
             raise CausalnetInputError("objective must be 'loglik' or 'kl'")
-        if self.budgets not in ("none", "graph"):
-            raise CausalnetInputError("budgets must be 'none' or 'graph'")
-        if self.repair_in_loop not in ("mask", "lsq"):
-            raise CausalnetInputError("repair_in_loop must be 'mask' or 'lsq'")
-        if self.tie_break not in ("none", "magnitude"):
-            raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
         if self.rank_by not in ("harm_per_cost", "harm"):
             raise CausalnetInputError("rank_by must be 'harm_per_cost' or 'harm'")
         if not 0 < self.chunk <= 1:
             raise CausalnetInputError(f"chunk must be in (0, 1], got {self.chunk}")
         if self.round_to is not None and self.round_to < 1:
             raise CausalnetInputError("--round-to must be a positive integer")
+        self.ingredients.validate()
+
+    def replace(self, **changes) -> CswapSettings:
+        """A copy with ``changes`` applied; names of :class:`CswapIngredients` fields change the
+        ingredients (so an ablation study can say ``settings.replace(joint_check=False)``)."""
+        own = {k: v for k, v in changes.items() if k not in _INGREDIENTS}
+        mixed = {k: v for k, v in changes.items() if k in _INGREDIENTS}
+        return dataclasses.replace(self, **own,
+                                   ingredients=dataclasses.replace(self.ingredients, **mixed))
 
     @property
     def key(self) -> str:
@@ -173,14 +197,24 @@ class CswapPlanner:
     """Plans a C-SWAP pruning of ``model`` from its causal ``graph`` (``plan(data)``)."""
 
     def __init__(self, model: nn.Module, graph: CausalGraph | None, settings: CswapSettings | None = None,
-                 *, show_progress: bool = False):
+                 *, show_progress: bool = False, fingerprint: str | None = None):
+        """
+        Args:
+            model: the trained model (left unchanged: the planner works on a copy).
+            graph: its causal graph (``causalnet build``), checked against ``model``; None plans
+                from the planner's own scores only.
+            settings: what decides the plan (default :class:`CswapSettings`).
+            show_progress: show a progress bar of the fraction removed.
+            fingerprint: ``model``'s fingerprint when the caller already has it (the graph is
+                checked against it instead of hashing the weights again).
+        """
         self.model = model
         self.graph = graph
         self.settings = settings or CswapSettings()
         self.settings.validate()
         self.show_progress = show_progress
         if graph is not None:
-            graph.check_model(model)
+            graph.check_model(fingerprint or model)
         # state of the plan in progress (set by plan(), read by _score and _next_chunk)
         self._x_fit: torch.Tensor | None = None             # images the predicted ablation is fitted on
         self._se: dict[str, np.ndarray] = {}                # standard error of each unit's last score
@@ -194,8 +228,8 @@ class CswapPlanner:
         (negative: it harms): the mean log-ratio of p_y ("loglik"), or minus the rise of the
         KL divergence from the original model's predictions ``reference`` ("kl")."""
         # predictions are fitted on the calibration images, as the least-squares repair is
-        fit = self._x_fit if self.settings.scoring_ablation == "predicted" else None
-        engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.scoring_ablation),
+        fit = self._x_fit if self.settings.ingredients.scoring_ablation == "predicted" else None
+        engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.ingredients.scoring_ablation),
                                     reference=fit)
         ref = torch.log_softmax(reference, 1)
         if self.settings.objective == "kl":
@@ -203,8 +237,7 @@ class CswapPlanner:
                 return -(ref.exp() * (ref - torch.log_softmax(logits, -1))).sum(-1)
         else:
             def value(logits):
-                lp = torch.log_softmax(logits, -1)
-                return lp.gather(-1, y.view(*[1] * (lp.ndim - 2), -1, 1).expand(*lp.shape[:-1], 1))[..., 0]
+                return true_class_logp(logits, y)
         clean = value(engine.clean)
         out = {}
         for layer in units:
@@ -218,14 +251,30 @@ class CswapPlanner:
             self._se[layer.name] = se
         return out
 
-    def plan(self, data: DataBundle, example: torch.Tensor | None = None,
-             milestones: tuple[float, ...] = ()) -> CswapResult:
-        """Plan the removal. ``milestones`` (fractions below the target) are also stopped at
-        exactly, and the removal at each is kept in ``snapshots``: one progressive run gives a
-        whole accuracy-vs-size curve (each point is what a run with that target would plan)."""
+    def plan(self, data: DataBundle | None, example: torch.Tensor | None = None,
+             milestones: tuple[float, ...] = (), *,
+             calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
+             units: UnitMap | None = None) -> CswapResult:
+        """Plan the removal (the model is not changed).
+
+        Args:
+            data: the data bundle whose fit split supplies the calibration images (unused when
+                ``calibration`` is given).
+            example: a batch of one input (default: the first calibration image).
+            milestones: fractions below the target that are also stopped at exactly; the
+                removal at each is kept in ``snapshots``, so one progressive run gives a whole
+                accuracy-vs-size curve.
+            calibration: ``(x, y)`` calibration images already drawn by the caller
+                (``calibration_set(data.fit, settings.calibration_per_class, seed=settings.seed)``).
+            units: the model's unit map when the caller already has it.
+
+        Returns:
+            A :class:`CswapResult`: the removal, the history of chunks, the last scores.
+        """
         s = self.settings
         start = time.perf_counter()
-        x_cal, y_cal = calibration_set(data.fit, s.calibration_per_class, seed=s.seed)
+        x_cal, y_cal = (calibration if calibration is not None
+                        else calibration_set(data.fit, s.calibration_per_class, seed=s.seed))
         per = min(s.score_per_class, s.calibration_per_class)
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
@@ -234,7 +283,7 @@ class CswapPlanner:
         with torch.inference_mode():
             reference = self.model.eval()(x_score)
         work = copy.deepcopy(self.model).eval()
-        units = discover_units(work, example)
+        units = discover_units(work, example) if units is None else units.bound_to(work)
         layers = {layer.name: layer for layer in removable_layers(work, units)}
         costs = unit_costs(self.model, units, example, layers=list(layers))
         total = costs.params if s.key == "params" else costs.macs
@@ -242,13 +291,13 @@ class CswapPlanner:
         stops = sorted({m * total for m in milestones if 0 < m < s.target} | {target})
         snapshots: dict[float, dict[str, list[int]]] = {}
         members = membership(self.graph, units)
-        if s.repair_in_loop == "lsq":
+        if s.ingredients.repair_in_loop == "lsq":
             _add_zero_biases(work, units)
         self._se = {}
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
-                      if s.budgets == "graph" and self.graph is not None else None)
-        self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.tie_break == "magnitude" else None
-        mask = MeanMask(work, units, values="zero" if s.scoring_ablation == "zero" else "mean")
+                      if s.ingredients.budgets == "graph" and self.graph is not None else None)
+        self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.ingredients.tie_break == "magnitude" else None
+        mask = UnitMask(work, units, values="zero" if s.ingredients.scoring_ablation == "zero" else "mean")
         removed: dict[str, set[int]] = {name: set() for name in layers}
         history: list[dict] = []
         try:
@@ -285,12 +334,12 @@ class CswapPlanner:
                     break
                 snapshot = {k: v.clone() for k, v in work.state_dict().items()}
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
-                mask.set_removed(trial)
+                mask.set_off(trial)
                 mask.refresh(x_cal)
-                if s.repair_in_loop == "lsq":  # the readers re-solved: the net the plan will give
+                if s.ingredients.repair_in_loop == "lsq":  # the readers re-solved: the net the plan will give
                     reconstruct_masked(work, self.model, mask.masked_inputs, x_cal)
                     mask.refresh(x_cal)
-                elif s.bn_between_chunks:
+                elif s.ingredients.bn_between_chunks:
                     reestimate_batchnorm(work, x_cal)
                     mask.refresh(x_cal)
                 new_acc = 100 * accuracy(work, (x_cal, y_cal))
@@ -298,9 +347,9 @@ class CswapPlanner:
                 entry = {"units": n_units, "calibration_accuracy": new_acc,
                          "removed_fraction": removal_cost(costs, {n: len(v) for n, v in trial.items()})[
                              0 if s.key == "params" else 1] / total}
-                if s.joint_check and base_acc - new_acc > s.max_drop:
+                if s.ingredients.joint_check and base_acc - new_acc > s.max_drop:
                     work.load_state_dict(snapshot)
-                    mask.set_removed(removed)
+                    mask.set_off(removed)
                     mask.refresh(x_cal)
                     history.append({**entry, "committed": False})
                     if self._chunk_items <= 1:
@@ -355,16 +404,13 @@ class CswapPlanner:
             ranked.sort()
             size = costs[name]["size"]
             done = counts.get(name, 0)
-            step = s.round_to if s.round_to and size >= s.round_to else 1
-            removable = size - done - step  # at least ``step`` units stay
-            if caps is not None:
-                removable = min(removable, caps.get(name, size) - done)
-            at, width = 0, (size - done) % step or step   # the first block restores a multiple
-            while at + width <= removable:
+            cap = size if caps is None else caps.get(name, size)
+            at = 0
+            while (width := next_block(size, done + at, s.round_to)) and done + at + width <= cap:
                 block = ranked[at:at + width]
                 mean = [sum(b[i] for b in block) / width for i in range(3)]
                 items.append((*mean, -cost, name, tuple(b[3] for b in block)))
-                at, width = at + width, step
+                at += width
         items.sort()
         chunk: dict[str, list[int]] = {}
         taken = dict(counts)
@@ -393,6 +439,3 @@ class CswapPlanner:
                            dtype=float)
             out[name] = v / max(float(np.abs(v).max()), 1e-12)
         return out
-
-    def describe(self) -> dict:
-        return {"settings": asdict(self.settings), "fingerprint": model_fingerprint(self.model)}

@@ -40,16 +40,18 @@ WEIGHTS, PLAN, REPORT_JSON, REPORT_MD = "pruned.safetensors", "plan.json", "repo
 
 def make_plan(source_model: nn.Module, removal: Mapping[str, list[int]],
               input_shape: tuple[int, ...], *, repair: Mapping | None = None,
-              settings: Mapping | None = None, discover_options: Mapping | None = None) -> dict:
+              settings: Mapping | None = None, discover_options: Mapping | None = None,
+              fingerprint: str | None = None) -> dict:
     """The plan of a pruning, to pass to :func:`save_pruned`. Call it on the source model BEFORE
     repairing or pruning it (its fingerprint identifies the model the plan applies to).
     ``repair`` is what :func:`pruning.repair.fold_means` returned (plus e.g.
     ``{"batchnorm_reestimated": true}``); ``discover_options`` are the ``discover_units`` keyword
-    arguments (``ignore``, ``output_layer``) used when planning."""
+    arguments (``ignore``, ``output_layer``) used when planning; ``fingerprint`` is the source
+    model's when the caller already computed it (else it is computed here)."""
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "source_fingerprint": model_fingerprint(source_model),
+        "source_fingerprint": fingerprint or model_fingerprint(source_model),
         "input_shape": [int(s) for s in input_shape],
         "removal": {name: sorted(int(i) for i in idx) for name, idx in removal.items() if len(idx)},
         "repair": _jsonable(dict(repair or {})),

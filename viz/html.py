@@ -24,7 +24,7 @@ from causalnet.fileio import atomic_write_text
 from causalnet.graph import CATEGORIES, CausalGraph
 
 from .layout import DEFAULT_TOP, SUMMARY, Layout, check_class, layout
-from .render import CATEGORY_COLORS, LOGIT_COLOR, SUMMARY_COLOR, edge_width, node_size
+from .style import CATEGORY_COLORS, LOGIT_COLOR, SUMMARY_COLOR, edge_width, node_size
 
 RANK_PX = 55.0       # pixels per layout x unit (ranks are RANK_GAP = 3 units apart)
 ROW_PX = 44.0        # pixels per row

@@ -112,14 +112,8 @@ class Layout:
 
 
 def check_class(graph: CausalGraph, cls: int | None) -> int | None:
-    """``cls`` as an int, or a CausalnetInputError naming the classes the graph has."""
-    if cls is None:
-        return None
-    classes = graph.classes()
-    if int(cls) not in classes:
-        shown = ", ".join(map(str, classes)) or "none"
-        raise CausalnetInputError(f"class {cls} has no graph in this file; its classes: {shown}")
-    return int(cls)
+    """``cls`` as an int (None stays None), checked by :meth:`CausalGraph.check_class`."""
+    return None if cls is None else graph.check_class(cls)
 
 
 def node_effect(attrs: dict[str, Any], cls: int | None) -> float | None:

@@ -23,30 +23,29 @@ from causalnet.graph import CausalGraph
 
 from ._io import save_figure
 from .layout import DEFAULT_TOP, LOGIT, SUMMARY, Layout, LayoutNode, layout
-
-# Category colours (fixed, so pictures of different graphs compare at a glance).
-CRITICAL_COLOR = "#d62728"
-NEUTRAL_COLOR = "#9e9e9e"
-DETRIMENTAL_COLOR = "#1f77b4"
-UNCATEGORISED_COLOR = "#ffffff"
-LOGIT_COLOR = "#ffd54f"
-SUMMARY_COLOR = "#f2f2f2"
-EDGE_COLOR = "#555555"
-HIGHLIGHT_EDGE_COLOR = "#222222"
-DIM_EDGE_COLOR = "#d0d0d0"
-CATEGORY_COLORS: dict[str | None, str] = {
-    "critical": CRITICAL_COLOR, "neutral": NEUTRAL_COLOR, "detrimental": DETRIMENTAL_COLOR,
-    None: UNCATEGORISED_COLOR,
-}
-# Diverging colormap for effects: negative (the unit supports the class) is red like "critical".
-EFFECT_CMAP = "RdBu"
-DIM_ALPHA = 0.25
+from .style import (  # noqa: F401 (the colours stay importable from viz.render)
+    CATEGORY_COLORS,
+    CRITICAL_COLOR,
+    DETRIMENTAL_COLOR,
+    DIM_ALPHA,
+    DIM_EDGE_COLOR,
+    EDGE_COLOR,
+    EFFECT_CMAP,
+    HIGHLIGHT_EDGE_COLOR,
+    LOGIT_COLOR,
+    MAX_NODE,
+    MAX_PEN,
+    MIN_NODE,
+    MIN_PEN,
+    NEUTRAL_COLOR,
+    SUMMARY_COLOR,
+    UNCATEGORISED_COLOR,
+    edge_width,
+    node_size,
+)
 
 FORMATS = ("svg", "png", "pdf", "dot", "html")
 COLOR_BY = ("category", "effect")
-# Node sizes (inches) and edge widths (points) are scaled by |effect| / the largest |effect|.
-MIN_NODE, MAX_NODE = 0.28, 0.62
-MIN_PEN, MAX_PEN = 0.5, 4.0
 PNG_DPI = 110
 
 
@@ -96,20 +95,6 @@ def node_color(node: LayoutNode, color_by: str, max_effect: float) -> str:
         value = 0.5 + 0.5 * scaled
         return _rgb_to_hex(colormaps[EFFECT_CMAP](value))
     return CATEGORY_COLORS.get(node.category, UNCATEGORISED_COLOR)
-
-
-def node_size(node: LayoutNode, max_effect: float) -> float:
-    """Node diameter in inches, growing with |effect|."""
-    if node.effect is None:
-        return MIN_NODE
-    return MIN_NODE + (MAX_NODE - MIN_NODE) * min(1.0, abs(node.effect) / max_effect)
-
-
-def edge_width(effect: float | None, max_effect: float) -> float:
-    """Edge pen width in points, growing with |effect|."""
-    if effect is None:
-        return MIN_PEN
-    return MIN_PEN + (MAX_PEN - MIN_PEN) * min(1.0, abs(effect) / max_effect)
 
 
 def _dimmed(lay: Layout, highlighted: bool) -> bool:

@@ -129,7 +129,8 @@ def test_removal_hook_removes_exactly_the_units(lenet):
 def test_feature_ablation_scores_match_single_unit_removal(lenet):
     """Captum's LayerFeatureAblation on a flattened conv layer (several inputs per unit) gives
     the logit drop of removing each unit alone: checks the layer mask."""
-    from benchmarks._explain_units import captum_scores, removed
+    from benchmarks._explain_units import captum_scores
+    from causalnet.masking import switched_off
 
     net, units, x, y = lenet
     layer = units.layer("conv2")
@@ -139,7 +140,7 @@ def test_feature_ablation_scores_match_single_unit_removal(lenet):
         clean = net(xc)[:, 3]
         want = []
         for u in range(layer.size):
-            with removed(layer, [u]):
+            with switched_off([layer], {layer.name: [u]}):
                 want.append((clean - net(xc)[:, 3]).mean().item())
     np.testing.assert_allclose(got, want, atol=1e-4)
 

@@ -12,7 +12,8 @@ from causalnet.evaluate import count_macs_params
 from causalnet.units import discover_units
 from causalnet.zoo import zoo_entry
 from pruning.baselines import BASELINES, _layer_conductance, baseline_scores, plan_by_scores
-from pruning.removal import prune_units, removal_cost, unit_costs
+from pruning.costs import removal_cost, unit_costs
+from pruning.removal import prune_units
 
 warnings.filterwarnings("ignore", module="torch_pruning")
 

@@ -17,7 +17,7 @@ from causalnet.data import DataBundle
 from causalnet.errors import CausalnetInputError, ModelMismatchError
 from causalnet.evaluate import accuracy
 from causalnet.graph import CausalGraph
-from pruning.causal_repair import RepairSettings, causal_repair, remove_same_number
+from pruning.debias import DebiasSettings, debias, remove_same_number
 from pruning.io import load_pruned, save_pruned
 from tests.causalnet.shortcut_toy import (
     COLOUR_UNITS,
@@ -41,7 +41,7 @@ def toy():
 
 def test_repair_removes_the_colour_units_and_fixes_conflicting_inputs(toy):
     model, data, graph = toy
-    repaired, plan, info = causal_repair(model, data, graph, settings=RepairSettings(calibration_per_class=20))
+    repaired, plan, info = debias(model, data, graph, settings=DebiasSettings(calibration_per_class=20))
     removed = {f"{layer}:{j}" for layer, idx in plan["removal"].items() for j in idx}
     assert removed == set(COLOUR_UNITS)
     groups = _groups(data.eval)
@@ -57,7 +57,7 @@ def test_repair_removes_the_colour_units_and_fixes_conflicting_inputs(toy):
 
 def test_repaired_model_saves_and_reloads_like_a_pruning(toy, tmp_path):
     model, data, graph = toy
-    repaired, plan, _ = causal_repair(model, data, graph)
+    repaired, plan, _ = debias(model, data, graph)
     save_pruned(repaired, plan, tmp_path / "rep", {"note": "test"})
     assert {p.name for p in (tmp_path / "rep").iterdir()} >= {"pruned.safetensors", "plan.json", "report.json",
                                                                "report.md"}
@@ -68,7 +68,7 @@ def test_repaired_model_saves_and_reloads_like_a_pruning(toy, tmp_path):
 
 def test_repair_for_named_classes_uses_their_effects(toy):
     model, data, graph = toy
-    _, plan, info = causal_repair(model, data, graph, settings=RepairSettings(classes=[1], max_rounds=1,
+    _, plan, info = debias(model, data, graph, settings=DebiasSettings(classes=[1], max_rounds=1,
                                                                               from_graph_only=True))
     # class 1 is hurt by the red unit (it pushes class 0), so only that one is a candidate
     assert plan["removal"] == {"0.1": [2]}
@@ -81,7 +81,7 @@ def test_graph_of_another_model_is_refused(toy):
     with torch.no_grad():
         other[0][3].weight.mul_(1.01)
     with pytest.raises(ModelMismatchError, match="causalnet build --model"):
-        causal_repair(other, data, graph)
+        debias(other, data, graph)
 
 
 class SplitShortcut(nn.Module):
@@ -114,7 +114,7 @@ def test_repair_that_would_empty_a_layer_is_refused():
     graph = build_graph(model, data, samples_per_class=30, calibration_per_class=30, intervention="mean")
     assert graph.node("colour:0")["category"] == "detrimental"   # the premise of the test
     with pytest.raises(CausalnetInputError, match="all 1 units of layer 'colour'.*would empty it"):
-        causal_repair(model, data, graph)
+        debias(model, data, graph)
 
 
 def test_controls_remove_the_same_number_of_units(toy):

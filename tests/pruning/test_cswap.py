@@ -104,8 +104,8 @@ def test_round_to_auto_is_the_cpu_vector_width_and_bad_values_are_refused(capsys
 
 @pytest.mark.parametrize("objective", ["loglik", "kl"])
 def test_milestones_give_nested_plans_at_each_level(lenet, mnist, objective):
+    from pruning.costs import removal_cost, unit_costs
     from pruning.cswap import CswapPlanner, CswapSettings
-    from pruning.removal import removal_cost, unit_costs
 
     settings = CswapSettings(target_params=0.3, calibration_per_class=4, chunk=0.1, objective=objective)
     result = CswapPlanner(lenet, None, settings).plan(mnist, milestones=(0.1, 0.2))
@@ -130,13 +130,14 @@ def _units(model):
 def test_ablation_switches_run_and_bad_values_are_refused(lenet, mnist):
     from pruning.cswap import CswapPlanner, CswapSettings
 
-    naive = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, scoring_ablation="zero",
-                          bn_between_chunks=False, joint_check=False, rank_by="harm")
+    naive = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, rank_by="harm").replace(
+        scoring_ablation="zero", bn_between_chunks=False, joint_check=False)
+    assert not naive.ingredients.joint_check and naive.ingredients.scoring_ablation == "zero"
     result = CswapPlanner(lenet, None, naive).plan(mnist)
     assert result.stopped == "target reached" and all(h["committed"] for h in result.history)
     for bad in ({"scoring_ablation": "half"}, {"objective": "accuracy"}):
         with pytest.raises(CausalnetInputError):
-            CswapSettings(target_params=0.2, **bad).validate()
+            CswapSettings(target_params=0.2).replace(**bad).validate()
 
 
 def test_layer_budgets_keep_more_of_the_layers_that_serve_more_class_graphs():
@@ -162,7 +163,7 @@ def test_budget_and_tie_break_ingredients_plan_to_the_target(lenet, mnist, chang
     from pruning.cswap import CswapPlanner, CswapSettings
 
     graph = build_graph(lenet, mnist, samples_per_class=20, calibration_per_class=4, classes=[0, 1])
-    settings = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, **change)
+    settings = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1).replace(**change)
     planner = CswapPlanner(lenet, graph, settings)
     result = planner.plan(mnist)
     assert result.stopped == "target reached" and result.removed_fraction >= 0.2
@@ -171,14 +172,14 @@ def test_budget_and_tie_break_ingredients_plan_to_the_target(lenet, mnist, chang
         assert all(len(v) <= planner._caps[k] for k, v in result.removal.items())
     for bad in ({"budgets": "even"}, {"tie_break": "l2"}):
         with pytest.raises(CausalnetInputError):
-            CswapSettings(target_params=0.2, **bad).validate()
+            CswapSettings(target_params=0.2).replace(**bad).validate()
 
 
 def test_repair_in_loop_lsq_plans_to_the_target(lenet, mnist):
     from pruning.cswap import CswapPlanner, CswapSettings
 
-    settings = CswapSettings(target_params=0.3, calibration_per_class=4, chunk=0.1, repair_in_loop="lsq")
+    settings = CswapSettings(target_params=0.3, calibration_per_class=4, chunk=0.1).replace(repair_in_loop="lsq")
     result = CswapPlanner(lenet, None, settings).plan(mnist)
     assert result.stopped == "target reached" and result.removed_fraction >= 0.3
     with pytest.raises(CausalnetInputError):
-        CswapSettings(target_params=0.2, repair_in_loop="ridge").validate()
+        CswapSettings(target_params=0.2).replace(repair_in_loop="ridge").validate()

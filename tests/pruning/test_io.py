@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from causalnet.errors import CausalnetInputError, ModelMismatchError
+from causalnet.masking import reader_means
 from causalnet.units import discover_units
 from causalnet.zoo import zoo_entry
 from pruning.io import PlanFormatError, load_pruned, make_plan, save_pruned
 from pruning.removal import prune_units
-from pruning.repair import fold_means, reader_means, reestimate_batchnorm
+from pruning.repair import fold_means, reestimate_batchnorm
 
 from .nets import FoldCNN, random_removal
 

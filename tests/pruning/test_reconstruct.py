@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from causalnet.units import discover_units
-from pruning.api import finalize
 from pruning.io import load_pruned, make_plan, save_pruned
 from pruning.reconstruct import kept_outputs
+from pruning.repair import finalize
 
 from ..causalnet.toy import tiny_cnn
 from .nets import FoldCNN, random_removal, tiny_mlp
@@ -63,8 +63,8 @@ def test_masked_reconstruction_computes_what_removal_plus_lsq_computes(make, sha
     outputs of the model removed physically and re-solved by finalize(..., ("lsq",))."""
     import copy
 
+    from causalnet.masking import UnitMask
     from pruning.cswap import _add_zero_biases
-    from pruning.masking import MeanMask
     from pruning.reconstruct import reconstruct_masked
 
     model = make().eval()
@@ -75,9 +75,9 @@ def test_masked_reconstruction_computes_what_removal_plus_lsq_computes(make, sha
     work = copy.deepcopy(model).eval()
     work_units = discover_units(work, x[:1])
     _add_zero_biases(work, work_units)
-    mask = MeanMask(work, work_units)
+    mask = UnitMask(work, work_units)
     try:
-        mask.set_removed({k: set(v) for k, v in removal.items()})
+        mask.set_off({k: set(v) for k, v in removal.items()})
         mask.refresh(x)
         assert reconstruct_masked(work, model, mask._masks, x)
         mask.refresh(x)

@@ -11,7 +11,8 @@ from causalnet.evaluate import count_macs_params
 from causalnet.models import load_model
 from causalnet.units import HEAD, discover_units
 from causalnet.zoo import zoo_entry
-from pruning.removal import prune_units, removable_layers, removal_cost, unit_costs
+from pruning.costs import removal_cost, unit_costs
+from pruning.removal import prune_units, removable_layers
 
 from .nets import mean_ablated, random_removal
 

@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.masking import reader_means
 from causalnet.models import load_model
 from causalnet.units import discover_units
 from causalnet.zoo import zoo_entry
 from pruning.removal import prune_units
-from pruning.repair import fold_means, reader_means, reestimate_batchnorm
+from pruning.repair import fold_means, reestimate_batchnorm
 
 from .nets import FoldCNN, mean_ablated, random_removal, tiny_mlp
 

@@ -1,0 +1,94 @@
+"""The pruning trade-off benchmark's plan: the zoo models, levels, repairs and jobs
+(:mod:`benchmarks.pruning_tradeoff` runs them, :mod:`benchmarks._tradeoff_report` tabulates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODELS = ("lenet5", "resnet20", "vgg11_bn", "mobilenetv2", "vit_tiny")
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+TP_LEVEL = round(1 - 1 / 2.11, 3)           # 2.11x fewer MACs = 52.6% of MACs removed
+TP_PUBLISHED = "ResNet-56 / CIFAR-10, global L1, 2.11x fewer MACs: 93.5% -> 28.1% (no fine-tuning)"
+# the pruner's default repair (least-squares reconstruction of the consumers), and none
+REPAIRS = {"lsq": ("lsq",), "none": ()}
+REPAIRED = "lsq"
+NAMED_BASELINE = "l1"
+FORCED = "cswap_notol"   # C-SWAP with the tolerance off, at the levels the default stopped short of
+LATENCY_RUNS = 15
+FIELDS = ("model", "sweep", "target", "method", "repair", "seed", "eval_images", "status", "accuracy",
+          "params", "macs", "params_removed", "macs_removed", "latency_b1_ms", "latency_b64_ms",
+          "plan_s", "note")
+KEY = ("model", "sweep", "target", "method", "repair", "seed", "eval_images")
+
+
+@dataclass
+class Job:
+    """One model, one sweep, one calibration seed: C-SWAP and the baselines at ``levels``."""
+
+    model: str
+    sweep: str                          # "params" | "macs"
+    seed: int
+    levels: tuple[float, ...]
+    methods: tuple[str, ...]            # "cswap" and baseline names
+    eval_images: int | None             # None: the full test split
+    latency_levels: tuple[float, ...] = ()
+    latency_runs: int = LATENCY_RUNS
+    cswap: dict = field(default_factory=dict)   # CswapSettings overrides (quick mode only)
+
+
+def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
+    """The committed run, in order of priority (an interrupted run keeps the first jobs).
+
+    1. every zoo model at 30/50/70% of parameters removed, seed 0, latency at each level (the
+       C-SWAP issue's table);
+    2. the other levels (10-80%) for LeNet-5 and ResNet-20, seed 0;
+    3. the MACs sweep on ResNet-20 at 30%, 52.6% (Torch-Pruning's setting) and 70%;
+    4. seeds 1 and 2 at 30/50/70% of parameters for every model;
+    5. the other levels (10-80%) for the other models, seed 0;
+    6. the MACs sweep at 10-80% for every model, seed 0;
+    7. the other seeds at every level, parameters then MACs, cheapest model first.
+    Every point on the full 10k test images (``EVAL_IMAGES``)."""
+    from pruning.baselines import BASELINES
+
+    methods = ("cswap", *BASELINES)
+    short = (0.3, 0.5, 0.7)
+    chosen = [m for m in MODELS if m in models]
+    jobs = [Job(m, "params", 0, short, methods, EVAL_IMAGES[m], short) for m in chosen]
+    jobs += [Job(m, "params", 0, LEVELS, methods, EVAL_IMAGES[m], (0.5,))
+             for m in ("lenet5", "resnet20") if m in chosen]
+    if "resnet20" in chosen:
+        jobs.append(Job("resnet20", "macs", 0, (0.3, TP_LEVEL, 0.7), methods, EVAL_IMAGES["resnet20"],
+                        (TP_LEVEL,)))
+    jobs += [Job(m, "params", s, short, methods, EVAL_IMAGES[m]) for s in range(1, seeds) for m in chosen]
+    jobs += [Job(m, "params", 0, LEVELS, methods, EVAL_IMAGES[m])
+             for m in chosen if m not in ("lenet5", "resnet20")]
+    jobs += [Job(m, "macs", 0, LEVELS, methods, EVAL_IMAGES[m]) for m in chosen]
+    jobs += [Job(m, sweep, s, LEVELS, methods, EVAL_IMAGES[m])
+             for m in chosen for sweep in ("params", "macs") for s in range(1, seeds)]
+    return jobs
+
+
+def plan_jobs(quick: bool = False, *, models: tuple[str, ...] | None = None, seeds: int = 3,
+              sweeps: tuple[str, ...] | None = None) -> list[Job]:
+    """The jobs a run does: the quick or the full plan, narrowed to ``models`` and ``sweeps``."""
+    jobs = quick_plan() if quick else full_plan(models or MODELS, seeds)
+    return [j for j in jobs if (not models or j.model in models) and (not sweeps or j.sweep in sweeps)]
+
+
+# test images per model (None: all 10,000); a fixed class-balanced subset otherwise
+EVAL_IMAGES: dict[str, int | None] = {m: None for m in MODELS}
+
+
+def quick_plan() -> list[Job]:
+    """Smoke size: LeNet-5, two levels, three baselines, 500 test images."""
+    return [Job("lenet5", "params", 0, (0.15, 0.3), ("cswap", "random", "l1", "taylor"), 500, (0.3,),
+                latency_runs=3, cswap={"calibration_per_class": 10})]
+
+
+# ---- the results file ------------------------------------------------------------------------
+def _fmt_level(v: float) -> str:
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
+def _key(row: dict) -> tuple:
+    return tuple(str(row[k]) for k in KEY)
