@@ -83,8 +83,18 @@ class AuditSettings:
 # ------------------------------------------------------------------------------ the verb
 def audit(graph: CausalGraph, model: nn.Module | None = None, data: DataBundle | None = None, *,
           settings: AuditSettings | None = None) -> dict:
-    """The audit report of ``graph`` (a JSON-able dict); with ``model`` and ``data`` also the
-    measured sections. The graph must have been built from ``model`` (checked by fingerprint)."""
+    """The audit report of ``graph``.
+
+    Args:
+        graph: a causal graph (sections from the graph alone need nothing else).
+        model: with ``data``, adds the measured sections (error paths, dead units, subgroups);
+            the graph must have been built from it (checked by fingerprint).
+        data: the data those sections are measured on.
+        settings: :class:`AuditSettings`.
+
+    Returns:
+        The report as a JSON-able dict; render it with ``to_markdown`` / ``to_html``.
+    """
     s = settings or AuditSettings()
     s.validate()
     if (model is None) != (data is None):

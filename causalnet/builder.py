@@ -452,8 +452,22 @@ class GraphBuilder:
 def build_graph(model: nn.Module, data, *, show_progress: bool = False,
                 checkpoint: str | os.PathLike | None = None, model_spec: str | None = None,
                 **settings) -> CausalGraph:
-    """Build the causal explanatory graph of ``model`` on ``data`` (see :class:`BuildSettings`
-    for the keyword settings)."""
+    """Build the causal explanatory graph of ``model`` on ``data``.
+
+    Args:
+        model: the trained model (left unchanged: interventions run on a private copy).
+        data: a :class:`~causalnet.data.DataBundle` (samples from ``fit``), a dataset, or an
+            ``(images, labels)`` pair.
+        show_progress: progress bars for the global effects and the class walks.
+        checkpoint: a JSON file that records finished work; an interrupted build given the
+            same file resumes from it (keyed on the images drawn, the model, the settings).
+        model_spec: the spec string to record in the graph (``"zoo:resnet20"``).
+        **settings: any field of :class:`BuildSettings` (``classes``, ``samples_per_class``,
+            ``intervention``, ``alpha``, ``correction``, ``screen``, ``seed``, ...).
+
+    Returns:
+        The :class:`~causalnet.graph.CausalGraph`: class graphs, global effects, categories.
+    """
     return GraphBuilder(model, BuildSettings(**settings), show_progress=show_progress,
                         checkpoint=checkpoint).build(data, model_spec=model_spec)
 

@@ -273,9 +273,19 @@ def plan_repair(model: nn.Module, graph: CausalGraph, x_cal: torch.Tensor, y_cal
 def debias(model: nn.Module, data: DataBundle, graph: CausalGraph, *,
                   settings: DebiasSettings | None = None, model_spec: str | None = None
                   ) -> tuple[nn.Module, dict, dict]:
-    """Repair ``model`` (left unchanged) from its causal ``graph`` with a small clean
-    calibration set drawn from ``data.fit``. Returns ``(repaired_model, plan, info)``; save with
-    :func:`pruning.io.save_pruned` and reload with :func:`pruning.load_pruned`."""
+    """Remove the units that carry a shortcut, judged on a small clean calibration set.
+
+    Args:
+        model: the trained model (left unchanged).
+        data: where the clean calibration images are drawn (``data.fit``).
+        graph: ``model``'s causal graph (its detrimental units are the candidates).
+        settings: :class:`DebiasSettings` (calibration size, test, judge, guard, repair).
+        model_spec: the spec string to record in the plan.
+
+    Returns:
+        ``(debiased_model, plan, info)``; save with :func:`pruning.save_pruned` and reload
+        with :func:`pruning.load_pruned`.
+    """
     s = settings or DebiasSettings()
     s.validate()
     check_graph(graph, model, model_spec)

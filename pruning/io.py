@@ -119,11 +119,22 @@ def load_plan(folder: str | os.PathLike) -> dict:
 
 
 def load_pruned(model: nn.Module, folder: str | os.PathLike) -> nn.Module:
-    """Rebuild the pruned model saved in ``folder`` from ``model``, a fresh instance of the source
-    model with its original weights: the fingerprint is checked, the removal replayed, then the
-    saved weights loaded. Returns ``model`` (pruned in place, eval mode). Raises
-    ModelMismatchError when ``model`` is not the model the plan was made from. The whole plan is
-    checked first and the pruning runs on a copy, so on any error ``model`` is unchanged."""
+    """Rebuild the pruned model saved in ``folder`` from a fresh copy of its source model.
+
+    The whole plan is checked first and the removal replayed on a copy, so on any error
+    ``model`` is unchanged.
+
+    Args:
+        model: a fresh instance of the source model with its original weights.
+        folder: a folder written by :func:`save_pruned` (``causalnet prune`` / ``debias``).
+
+    Returns:
+        ``model``, pruned in place (the removal replayed, the saved weights loaded), eval mode.
+
+    Raises:
+        ModelMismatchError: ``model`` is not the model the plan was made from (fingerprint).
+        PlanFormatError: the plan is damaged or cannot be replayed.
+    """
     from safetensors.torch import load_file
 
     folder = Path(folder)
