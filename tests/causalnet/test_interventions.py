@@ -7,14 +7,12 @@ from captum.attr import LayerFeatureAblation
 from causalnet.interventions import Ablation, InterventionEngine, ablate_naive
 from causalnet.units import UnsupportedModuleError, discover_units
 
-from .toy import tiny_cnn
+from .toy import tiny_cnn_case
 
 
 @pytest.fixture(scope="module")
 def cnn():
-    model = tiny_cnn()
-    x = torch.randn(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    return model, discover_units(model, x[:1]), x
+    return tiny_cnn_case()
 
 
 def test_discovery_finds_coupled_groups_and_flatten_offsets(cnn):

@@ -7,16 +7,13 @@ import torch
 from causalnet.errors import CausalnetInputError
 from causalnet.interventions import Ablation, InterventionEngine, ablate_naive
 from causalnet.masking import UnitMask, reader_means, switched_off
-from causalnet.units import discover_units
 
-from .toy import tiny_cnn
+from .toy import tiny_cnn_case
 
 
 @pytest.fixture(scope="module")
 def cnn():
-    model = tiny_cnn()
-    x = torch.randn(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    return model, discover_units(model, x[:1]), x
+    return tiny_cnn_case()
 
 
 def _hooks(model):

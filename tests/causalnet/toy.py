@@ -71,3 +71,12 @@ def tiny_cnn(seed: int = 0) -> nn.Module:
         net.bn1.running_mean.uniform_(-0.2, 0.2)
         net.bn1.running_var.uniform_(0.5, 1.5)
     return net.eval()
+
+
+def tiny_cnn_case():
+    """:func:`tiny_cnn`, its units and 24 seeded 1x8x8 inputs (the engine and masking tests)."""
+    from causalnet.units import discover_units
+
+    model = tiny_cnn()
+    x = torch.randn(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    return model, discover_units(model, x[:1]), x
