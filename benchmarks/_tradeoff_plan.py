@@ -6,6 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MODELS = ("lenet5", "resnet20", "vgg11_bn", "mobilenetv2", "vit_tiny")
+# the zoo of each dataset the benchmark runs on (``--data``); a run takes the trained ones
+ZOOS: dict[str, tuple[str, ...]] = {
+    "mnist": MODELS,
+    "fashion": ("fashion_lenet5", "fashion_resnet20", "fashion_resnet56", "fashion_vgg11_bn",
+                "fashion_mobilenetv2", "fashion_vit_tiny"),
+}
+ALL_MODELS = tuple(m for zoo in ZOOS.values() for m in zoo)  # report order
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 TP_LEVEL = round(1 - 1 / 2.11, 3)           # 2.11x fewer MACs = 52.6% of MACs removed
 TP_PUBLISHED = "ResNet-56 / CIFAR-10, global L1, 2.11x fewer MACs: 93.5% -> 28.1% (no fine-tuning)"
@@ -36,8 +43,9 @@ class Job:
     cswap: dict = field(default_factory=dict)   # CswapSettings overrides (quick mode only)
 
 
-def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
+def full_plan(models=MODELS, seeds: int = 3, data: str = "mnist") -> list[Job]:
     """The committed run, in order of priority (an interrupted run keeps the first jobs).
+    ``data="fashion"``: :func:`fashion_plan`. On MNIST:
 
     1. every zoo model at 30/50/70% of parameters removed, seed 0, latency at each level (the
        C-SWAP issue's table);
@@ -50,6 +58,8 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     Every point on the full 10k test images (``EVAL_IMAGES``)."""
     from pruning.baselines import BASELINES
 
+    if data != "mnist":
+        return fashion_plan(models, seeds)
     methods = ("cswap", *BASELINES)
     short = (0.3, 0.5, 0.7)
     chosen = [m for m in MODELS if m in models]
@@ -68,15 +78,40 @@ def full_plan(models=MODELS, seeds: int = 3) -> list[Job]:
     return jobs
 
 
+def fashion_plan(models: tuple[str, ...], seeds: int = 3) -> list[Job]:
+    """The Fashion-MNIST run, in order of priority (the pruning issue's headline first):
+
+    1. every model at 30/50/70% of parameters removed, seed 0, latency at 50%;
+    2. the same levels under a MACs budget, seed 0;
+    3. seeds 1..seeds-1 at 30/50/70%, parameters and MACs;
+    4. the other levels (10-80%), both budgets, seed 0;
+    5. the other seeds at every level.
+    Cheapest model first within each step; every point on the full 10k test images."""
+    from pruning.baselines import BASELINES
+
+    methods = ("cswap", *BASELINES)
+    short = (0.3, 0.5, 0.7)
+    chosen = [m for m in ZOOS["fashion"] if m in models]
+    jobs = [Job(m, "params", 0, short, methods, None, (0.5,)) for m in chosen]
+    jobs += [Job(m, "macs", 0, short, methods, None, (0.5,)) for m in chosen]
+    jobs += [Job(m, sweep, s, short, methods, None)
+             for s in range(1, seeds) for sweep in ("params", "macs") for m in chosen]
+    jobs += [Job(m, sweep, 0, LEVELS, methods, None) for sweep in ("params", "macs") for m in chosen]
+    jobs += [Job(m, sweep, s, LEVELS, methods, None)
+             for s in range(1, seeds) for sweep in ("params", "macs") for m in chosen]
+    return jobs
+
+
 def plan_jobs(quick: bool = False, *, models: tuple[str, ...] | None = None, seeds: int = 3,
-              sweeps: tuple[str, ...] | None = None) -> list[Job]:
-    """The jobs a run does: the quick or the full plan, narrowed to ``models`` and ``sweeps``."""
-    jobs = quick_plan() if quick else full_plan(models or MODELS, seeds)
+              sweeps: tuple[str, ...] | None = None, data: str = "mnist") -> list[Job]:
+    """The jobs a run does: the quick or the full plan of ``data``'s zoo, narrowed to ``models``
+    and ``sweeps``."""
+    jobs = quick_plan() if quick else full_plan(models or ZOOS[data], seeds, data)
     return [j for j in jobs if (not models or j.model in models) and (not sweeps or j.sweep in sweeps)]
 
 
 # test images per model (None: all 10,000); a fixed class-balanced subset otherwise
-EVAL_IMAGES: dict[str, int | None] = {m: None for m in MODELS}
+EVAL_IMAGES: dict[str, int | None] = {m: None for m in ALL_MODELS}
 
 
 def quick_plan() -> list[Job]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from benchmarks._common import machine, markdown_table
 from benchmarks._tradeoff_plan import (
+    ALL_MODELS,
     FORCED,
     LATENCY_RUNS,
-    MODELS,
     NAMED_BASELINE,
     REPAIRED,
     REPAIRS,
@@ -71,7 +71,7 @@ def summary_tables(rows: list[dict]) -> str:
     pts = _mean_points(rows)
     unpruned = {r["model"]: r for r in rows if r["method"] == "unpruned" and r["status"] == "ok"}
     sweeps = sorted({(r["model"], r["sweep"]) for r in rows if r["method"] != "unpruned"},
-                    key=lambda ms: (MODELS.index(ms[0]) if ms[0] in MODELS else 99, ms[1] != "params"))
+                    key=lambda ms: (ALL_MODELS.index(ms[0]) if ms[0] in ALL_MODELS else 99, ms[1] != "params"))
     methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != "unpruned"))
     status = {(r["model"], r["sweep"], r["target"], r["method"], r["repair"]): r["status"]
               for r in rows}
@@ -119,7 +119,7 @@ def summary_tables(rows: list[dict]) -> str:
                               "speed-up (64)": f"x{b64 / p['latency_b64_ms']:.2f}",
                               "MACs ratio": f"x{1 / max(1 - p['macs_removed'], 1e-9):.2f}",
                               "MACs ratio / speed-up": f"{(1 / max(1 - p['macs_removed'], 1e-9)) / (b64 / p['latency_b64_ms']):.2f}"})
-            parts += [f"CPU latency ({model}, {sweep} sweep; fastest of {LATENCY_RUNS} forwards, 2 threads, "
+            parts += [f"CPU latency ({model}, {sweep} sweep; fastest of {LATENCY_RUNS} forwards, the torch threads of the Machine line, "
                       "measured once per method and level: repair does not change the architecture; "
                       f"`stalled?`: a pruned model timed over {STALLED}x slower than the unpruned one, "
                       "which its size cannot explain: the shared machine stalled during that "
@@ -180,7 +180,7 @@ def headline_table(rows: list[dict], sweep: str = "params",
     """Test accuracy (%) of every method, with and without repair, per model at ``levels``
     (mean ± sd over the seeds run)."""
     pts = _mean_points(rows)
-    models = [m for m in MODELS if any(k[0] == m and k[1] == sweep for k in pts)]
+    models = [m for m in ALL_MODELS if any(k[0] == m and k[1] == sweep for k in pts)]
     methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != "unpruned"))
     status = {(r["model"], r["sweep"], r["target"], r["method"], r["repair"]): r["status"] for r in rows}
     unpruned = {r["model"]: f"{100 * float(r['accuracy']):.2f}" for r in rows
@@ -228,12 +228,19 @@ def _versus_point(rows: list[dict], pts: dict, model: str, sweep: str, level: st
     return c, note, best
 
 
+def _diff_se(a: dict, b: dict) -> float | None:
+    """Standard error of the difference of two means over seeds (None below two seeds each)."""
+    if a["sd"] is None or b["sd"] is None:
+        return None
+    return (a["sd"] ** 2 / a["n"] + b["sd"] ** 2 / b["n"]) ** 0.5
+
+
 def difference_table(rows: list[dict]) -> list[dict]:
     """Per model and sweep, every level: C-SWAP minus the best baseline (pp, both with the
     repair), with the number of seeds behind C-SWAP's mean."""
     pts = _mean_points(rows)
     out = []
-    for model in MODELS:
+    for model in ALL_MODELS:
         for sweep in ("params", "macs"):
             levels = sorted({k[2] for k in pts if k[:2] == (model, sweep)}, key=float)
             row = {"model": model, "budget": sweep}
@@ -241,7 +248,9 @@ def difference_table(rows: list[dict]) -> list[dict]:
                 c, note, best = _versus_point(rows, pts, model, sweep, lv, REPAIRED)
                 cell = "-"
                 if c and best:
-                    cell = f"{100 * (c['accuracy'] - best[0]['accuracy']):+.2f} (n={c['n']}"
+                    se = _diff_se(c, best[0])
+                    cell = (f"{100 * (c['accuracy'] - best[0]['accuracy']):+.2f} ("
+                            + (f"se {100 * se:.2f}, " if se is not None else "") + f"n={c['n']}")
                     cell += ", tol. off)" if note else ")"
                 elif best:
                     cell = "not reached"
@@ -256,12 +265,13 @@ def difference_table(rows: list[dict]) -> list[dict]:
 def versus_table(rows: list[dict], sweep: str = "params",
                  levels: tuple[str, ...] = ("0.3", "0.5", "0.7")) -> list[dict]:
     """Per model and level: C-SWAP against the best baseline (highest mean over seeds), with the
-    repair and without; for a seed where the tolerance stopped C-SWAP short, its tolerance-free run."""
+    repair and without; for a seed where the tolerance stopped C-SWAP short, its tolerance-free run.
+    ``sweep``: the budget (``params`` or ``macs``) whose levels are read."""
     pts = _mean_points(rows)
     unpruned = {r["model"]: f"{100 * float(r['accuracy']):.2f}" for r in rows
                 if r["method"] == "unpruned" and r["status"] == "ok"}
     out = []
-    for model in MODELS:
+    for model in ALL_MODELS:
         for lv in levels:
             cells = {repair: _versus_point(rows, pts, model, sweep, lv, repair)
                      for repair in (REPAIRED, "none")}
@@ -270,11 +280,13 @@ def versus_table(rows: list[dict], sweep: str = "params",
                 continue
             cn, note_n, best_n = cells["none"]
             out.append({
-                "model": f"{model} ({unpruned.get(model, '?')})", "params removed": f"{float(lv):.0%}",
+                "model": f"{model} ({unpruned.get(model, '?')})", f"{sweep} removed": f"{float(lv):.0%}",
                 "C-SWAP +repair": (_acc_cell(c) + note) if c else "-",
                 "best baseline +repair": f"{_acc_cell(best[0])} ({best[1]})" if best else "-",
                 "C-SWAP - best (pp)": (f"{100 * (c['accuracy'] - best[0]['accuracy']):+.2f}"
                                        if c and best else "-"),
+                "se of the difference (pp)": (f"{100 * se:.2f}" if c and best
+                                              and (se := _diff_se(c, best[0])) is not None else "-"),
                 "C-SWAP, no repair": (_acc_cell(cn) + note_n) if cn else "-",
                 "best baseline, no repair": f"{_acc_cell(best_n[0])} ({best_n[1]})" if best_n else "-"})
     return out
@@ -313,6 +325,7 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
                   jobs: list[Job]) -> list[Path]:
     states = job_status(rows, jobs)
     versus = versus_table(rows)
+    versus_macs = versus_table(rows, "macs")
     diffs = difference_table(rows)
     partial = any(s["state"] != "complete" for s in states)
     md = [f"# Pruning trade-off (no fine-tuning){' - quick smoke run, not for quoting' if 'quick' in stem else ''}",
@@ -331,7 +344,9 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           "## Headline: test accuracy (%) at 30 / 50 / 70% of parameters removed", "",
           headline_table(rows), "",
           "## C-SWAP against the best baseline at each level (mean ± sd over seeds where more than "
-          "one ran)", "", markdown_table(versus) if versus else "(no rows yet)", "",
+          "one ran), parameters budget", "", markdown_table(versus) if versus else "(no rows yet)", "",
+          "## The same under a MACs budget", "",
+          markdown_table(versus_macs) if versus_macs else "(no rows yet)", "",
           "## C-SWAP minus the best baseline at every level, both with the repair (pp; n = seeds; "
           "tol. off: the tolerance-free run stands in for at least one seed)", "",
           markdown_table(diffs) if diffs else "(no rows yet)", "",

@@ -48,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import torch  # noqa: E402
 
 from benchmarks._common import RESULTS  # noqa: E402
-from benchmarks._tradeoff_plan import (  # noqa: E402  # noqa: E402
+from benchmarks._tradeoff_plan import (  # noqa: E402
+    ALL_MODELS,
     FIELDS,
     FORCED,
     LATENCY_RUNS,
@@ -56,6 +57,7 @@ from benchmarks._tradeoff_plan import (  # noqa: E402  # noqa: E402
     MODELS,
     NAMED_BASELINE,
     REPAIRS,
+    ZOOS,
     Job,
     _fmt_level,
     _key,
@@ -311,25 +313,31 @@ def run_job(job: Job, store: Store, data, contexts: dict) -> None:
 
 def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, seeds: int = 3,
         command: str | None = None, report_only: bool = False,
-        sweeps: tuple[str, ...] | None = None) -> list[Path]:
+        sweeps: tuple[str, ...] | None = None, data: str = "mnist") -> list[Path]:
     """Run the benchmark (``quick``: smoke size, about a minute) and write
     ``out_dir/pruning_tradeoff[_quick].{csv,md}`` and the PNG plots; returns the files written.
     ``report_only``: rewrite the markdown and plots from the CSV already there, computing nothing.
     ``sweeps``: run only the jobs of these budgets (``params``, ``macs``), e.g. to split the work
-    between two processes writing to different folders."""
+    between two processes writing to different folders. ``data``: ``mnist`` or ``fashion``, the
+    dataset and its zoo (``fashion``: the trained ``fashion_*`` models, files
+    ``pruning_tradeoff_fashion.*``)."""
     from causalnet.data import load_data
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "pruning_tradeoff_quick" if quick else "pruning_tradeoff"
-    jobs = plan_jobs(quick, models=models, seeds=seeds, sweeps=sweeps)
+    stem = "pruning_tradeoff" + ("" if data == "mnist" else f"_{data}") + ("_quick" if quick else "")
+    if data != "mnist" and not models:
+        from causalnet.zoo import zoo_names
+
+        models = tuple(zoo_names(data, trained=True))
+    jobs = plan_jobs(quick, models=models, seeds=seeds, sweeps=sweeps, data=data)
     store = Store(out_dir / f"{stem}.csv", read_only=report_only)
     if report_only:
         command = (command or "python benchmarks/pruning_tradeoff.py").replace(" --report-only", "")
         command = command + (" --quick" if quick and "--quick" not in command else "")
         return [store.path] + write_reports(store.rows, out_dir, stem, command, 0.0, jobs)
-    data = load_data("mnist")
+    data = load_data(data)
     contexts: dict = {}
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -361,7 +369,10 @@ def _print_ratios(rows: list[dict]) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke size: lenet5, 2 levels, 3 baselines")
-    ap.add_argument("--models", nargs="+", choices=MODELS, help="subset of the zoo (default: all)")
+    ap.add_argument("--data", default="mnist", choices=sorted(ZOOS),
+                    help="dataset and its zoo (default mnist; fashion: the trained fashion_* models)")
+    ap.add_argument("--models", nargs="+", choices=ALL_MODELS,
+                    help="subset of the zoo of --data (default: all of it)")
     ap.add_argument("--seeds", type=int, default=3, help="calibration seeds (default 3)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
     ap.add_argument("--sweeps", nargs="+", choices=("params", "macs"),
@@ -371,10 +382,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
+    if args.models and (wrong := [m for m in args.models if m not in ZOOS[args.data]]):
+        ap.error(f"--models {' '.join(wrong)}: not in the {args.data} zoo; choose from "
+                 f"{', '.join(ZOOS[args.data])} or pass the matching --data")
     command = "python benchmarks/pruning_tradeoff.py " + " ".join(sys.argv[1:] if argv is None else argv)
     files = run(args.quick, args.out, models=tuple(args.models) if args.models else None,
                 seeds=args.seeds, command=command.strip(), report_only=args.report_only,
-                sweeps=tuple(args.sweeps) if args.sweeps else None)
+                sweeps=tuple(args.sweeps) if args.sweeps else None, data=args.data)
     for f in files:
         print(f)
     return 0

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         graph = builder.build(data, model_spec=f"zoo:{name}")
         seconds = time.perf_counter() - start
-        graph.save(out_dir / f"{name}{suffix}.json")
+        graph.save(out_dir / f"{name}{'_fast' if args.fast else ''}.json")  # names carry the dataset
         s = graph.summary()
         per_class = s["classes"]
         cats = s["categories"]

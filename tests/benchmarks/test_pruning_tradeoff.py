@@ -3,6 +3,8 @@
 
 import csv
 
+import pytest
+
 from benchmarks import pruning_tradeoff as pt
 
 
@@ -49,3 +51,24 @@ def test_plan_narrows_to_models_and_sweeps():
     assert all(j in full for j in macs) and len(macs) < len(full)
     assert [j for j in full if j.model == "mobilenetv2" and j.sweep == "macs"] == macs
     assert pt.plan_jobs(True, sweeps=("macs",)) == []
+
+
+def test_fashion_plan_puts_both_budgets_and_three_seeds_at_30_50_70_first():
+    jobs = pt.plan_jobs(seeds=3, data="fashion", models=("fashion_lenet5", "fashion_resnet20"))
+    assert {j.model for j in jobs} == {"fashion_lenet5", "fashion_resnet20"}
+    head = jobs[:12]  # 2 models x 2 budgets x 3 seeds, all at 30/50/70%
+    assert all(j.levels == (0.3, 0.5, 0.7) for j in head)
+    assert {(j.model, j.sweep, j.seed) for j in head} == {
+        (m, s, k) for m in ("fashion_lenet5", "fashion_resnet20") for s in ("params", "macs")
+        for k in range(3)}
+    # then every level 10-80%, both budgets, every seed
+    full = {(j.model, j.sweep, j.seed) for j in jobs if j.levels == pt.LEVELS}
+    assert full == {(m, s, k) for m, s, k in {(j.model, j.sweep, j.seed) for j in head}}
+    assert all(j.eval_images is None for j in jobs)  # the full test split
+
+
+def test_models_of_another_zoo_are_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        pt.main(["--data", "fashion", "--models", "lenet5"])
+    assert exc.value.code == 2
+    assert "not in the fashion zoo" in capsys.readouterr().err
