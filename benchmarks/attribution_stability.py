@@ -251,7 +251,8 @@ def graph_stability(name: str, model, data, cfg: ModelConfig, quiet: bool
         sets[beta] = []
         for r in range(cfg.gs_repeats):
             g = build_graph(model, data, classes=cfg.gs_classes, samples_per_class=cfg.gs_samples,
-                            intervention="soft", beta=beta, seed=r, global_effects=False)
+                            intervention="soft", beta=beta, seed=r, global_effects=False,
+                            walk="paper2")  # soft interventions: paper 2's stability study
             sets[beta].append({(c, n) for c in cfg.gs_classes for n in g.causes_of(c)})
         _log(f"  {name}: graph stability beta {beta} ({cfg.gs_repeats} repeats)", quiet)
     jac = lambda a, b: len(a & b) / max(len(a | b), 1)  # noqa: E731

@@ -50,6 +50,8 @@ from .progress import progress
 from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_critical
 from .units import UnitLayer, UnitMap, discover_units
 
+WALKS = ("joint", "paper2")
+
 
 @dataclass
 class BuildSettings:
@@ -63,6 +65,8 @@ class BuildSettings:
     alpha: float = 0.05
     correction: str = "none"              # none | bh (Benjamini-Hochberg per tested layer)
     class_test: str = "two-sample"        # two-sample (paper 2) | paired
+    walk: str = "paper2"                  # paper2 (one unit at a time) | joint (causalnet.joint_walk)
+    walk_keep: float = 0.95               # joint walk: fraction of the class's inputs the graph keeps
     seed: int = 0
     edge_effects: str = "auto"            # auto | all | none: measure each edge's own effect
     max_edge_tests: int = 256             # "auto": per layer, kept causes x effects at most this
@@ -81,6 +85,14 @@ class BuildSettings:
             raise CausalnetInputError(f"unknown correction {self.correction!r}; use 'none' or 'bh'")
         if self.class_test not in ("two-sample", "paired"):
             raise CausalnetInputError("class_test must be 'two-sample' (paper 2) or 'paired'")
+        if self.walk not in WALKS:
+            raise CausalnetInputError(f"unknown walk {self.walk!r}; use one of {WALKS} (joint: units the "
+                                      "class needs together; paper2: one unit at a time, as published)")
+        if self.walk == "joint" and self.intervention not in ("zero", "mean"):
+            raise CausalnetInputError(f"the joint walk switches units off with zero or mean values, not "
+                                      f"{self.intervention!r}; use --intervention zero|mean or --walk paper2")
+        if not 0.0 < self.walk_keep <= 1.0:
+            raise CausalnetInputError(f"walk_keep must be in (0, 1], got {self.walk_keep}")
         if self.edge_effects not in ("auto", "all", "none"):
             raise CausalnetInputError("edge_effects must be auto, all or none")
         check_settings(self)
@@ -309,6 +321,19 @@ class GraphBuilder:
         return {"n_samples": len(x), "edges": edges, "layers_tested": log,
                 "observed_mean": float(observed.mean())}
 
+    def _joint_walk(self, units: UnitMap, x: torch.Tensor, c: int, reference: torch.Tensor) -> dict:
+        """Class c's joint walk (:mod:`causalnet.joint_walk`): the units it needs together."""
+        from .joint_walk import JointWalk
+        from .masking import reader_means
+
+        s = self.settings
+        if s.intervention == "mean" and self._means is None:
+            self._means = reader_means(self._net, units, reference)
+        return JointWalk(self._net, units, x, c, ablation=self._ablation(10_000 * (c + 1)),
+                         keep=s.walk_keep, reference=reference,
+                         means=self._means if s.intervention == "mean" else None,
+                         parents=lambda upper, visited: self._parents(units, upper, visited)).run()
+
     def _edges(self, engine, units, layer, upper, readers, effects, kept, test, p_adj, observed,
                c, mode) -> list[list]:
         """Edges from each kept unit to the effects it feeds, with each edge's own effect where
@@ -358,6 +383,7 @@ class GraphBuilder:
         # here); the user's model is never touched
         check_ignore(model, self.ignore)
         self._net = private_copy(model)
+        self._means = None
         try:
             x0 = self._check_runs(bundle)
             prefer_channels_last(self._net, x0)
@@ -384,7 +410,8 @@ class GraphBuilder:
                 for c in progress(classes, show=self.show_progress, desc="class graphs", unit="class"):
                     walk = ckpt.get("classes", str(c), lambda e: valid_class_entry(e, node_ids))
                     if walk is None:
-                        walk = self._class_walk(units, inputs[c], c, calibration[0])
+                        walk = (self._joint_walk(units, inputs[c], c, calibration[0]) if s.walk == "joint"
+                                else self._class_walk(units, inputs[c], c, calibration[0]))
                         ckpt.put("classes", str(c), walk)
                     walks[c] = walk
             self.timings["class_graphs"] = time.perf_counter() - t1
@@ -414,8 +441,11 @@ class GraphBuilder:
             settings={**asdict(s), "classes": classes,
                       **({"ignore": sorted(self.ignore)} if self.ignore else {}),
                       "global_test": "one-sample t-test of log r against 0 (two-sided)",
-                      "class_test_description": ("one-sided paired z-test of the class logit" if s.class_test == "paired"
-                                     else "one-sided two-sample z-test of the class logit (paper 2)")},
+                      "class_test_description": (
+                          "joint walk: per layer the fewest top units (first-order margin effect) that "
+                          f"keep {s.walk_keep:.0%} of the class's inputs together" if s.walk == "joint"
+                          else "one-sided paired z-test of the class logit" if s.class_test == "paired"
+                          else "one-sided two-sample z-test of the class logit (paper 2)")},
             layers=[{"name": layer.name, "kind": layer.kind, "size": layer.size, "order": layer.order,
                      "group": layer.name, "readers": [r.name for r in layer.readers],
                      "producers": layer.producers} for layer in units.layers],

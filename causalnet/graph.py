@@ -34,7 +34,7 @@ SCHEMA_VERSION = 1
 LOGIT_KIND = "logit"
 NODE_KINDS = (*UNIT_KINDS, LOGIT_KIND)
 CATEGORIES = ("critical", "neutral", "detrimental")
-EDGE_MODES = ("edge", "node")
+EDGE_MODES = ("edge", "node", "joint")
 EDGE_STATS = ("effect", "rel_effect", "z", "p")
 FLOAT_NODE_ATTRS = ("xi", "xi_ci_low", "xi_ci_high", "p_value")
 

@@ -43,7 +43,7 @@ def run_build(args) -> Path:
                              beta=args.beta, alpha=args.alpha, correction=args.correction,
                              seed=args.seed, edge_effects=args.edge_effects,
                              global_effects=not args.no_global, screen=args.fast,
-                             class_test=args.class_test)
+                             class_test=args.class_test, walk=args.walk, walk_keep=args.walk_keep)
     settings.validate()   # every number is checked before the model and data are loaded
     model = load_model(args.model, trust=args.trust)
     data = load_data(args.data)
@@ -81,8 +81,15 @@ def register(subparsers) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.add_argument("--correction", default="none", choices=["none", "bh"],
                    help="multiple-testing correction per tested layer (bh: Benjamini-Hochberg)")
+    p.add_argument("--walk", default="paper2", choices=["paper2", "joint"],
+                   help="class graphs: paper2 (default: one unit at a time with a z-test, as "
+                        "published) or joint (per layer the fewest units the class needs together, "
+                        "found by bisection on joint cuts; reaches every layer of wide models)")
+    p.add_argument("--walk-keep", type=float, default=0.95,
+                   help="joint walk: fraction of the class's inputs the graph must keep (each with "
+                        "half its clean margin); lower gives smaller graphs")
     p.add_argument("--class-test", default="two-sample", choices=["two-sample", "paired"],
-                   help="class-graph test: paper 2's two-sample z-test, or a paired z-test (same "
+                   help="paper2 walk: paper 2's two-sample z-test, or a paired z-test (same "
                         "inputs with and without the intervention; finds more causes in wide layers)")
     p.add_argument("--edge-effects", default="auto", choices=["auto", "all", "none"],
                    help="measure each edge's own effect (auto: where affordable)")
