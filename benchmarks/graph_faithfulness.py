@@ -144,7 +144,7 @@ def summarise(name: str, rows: list[dict], jaccard: dict[int, float] | None, sec
                "suff_acc": mean("suff_acc"), "suff_margin": mean("suff_margin"),
                "nec_drop_own": float(np.mean([r["nec_drop_own"] for r in rs])),
                "nec_drop_other": float(np.mean([r["nec_drop_other"] for r in rs])),
-               "jaccard": (float(np.mean(list(jaccard.values()))) if jaccard and m == "graph"
+               "jaccard": (float(np.nanmean(list(jaccard.values()))) if jaccard and m == "graph"
                            else float("nan")),
                "seconds": seconds if m == "graph" else float("nan")}
         out.append(row)

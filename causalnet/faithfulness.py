@@ -75,9 +75,10 @@ def class_units(graph: CausalGraph, c: int) -> dict[str, list[int]]:
 
 
 def class_jaccard(a: CausalGraph, b: CausalGraph, c: int) -> float:
-    """Node-set Jaccard of class ``c``'s graph in ``a`` and in ``b`` (1.0 when both are empty)."""
+    """Node-set Jaccard of class ``c``'s graph in ``a`` and in ``b``; NaN when both are empty
+    (two empty graphs agree on nothing, so they do not count as stable)."""
     sa, sb = set(a.causes_of(c)), set(b.causes_of(c))
-    return 1.0 if not sa | sb else len(sa & sb) / len(sa | sb)
+    return float("nan") if not sa | sb else len(sa & sb) / len(sa | sb)
 
 
 @dataclass

@@ -94,6 +94,9 @@ def test_refuses_a_graph_of_another_model_and_unknown_controls(wired):
 def test_jaccard_and_summary(wired):
     model, graph, bundle = wired
     assert class_jaccard(graph, graph, 2) == 1.0
+    empty = build_graph(hand_wired(), _bundle(), classes=[0], samples_per_class=40,
+                        calibration_per_class=40, global_effects=False)
+    assert np.isnan(class_jaccard(empty, empty, 1))   # class 1 has no graph in either
     rep = graph_faithfulness(model, graph, bundle, per_class=5, fractions=(0.5,))
     summary = {r["method"]: r for r in rep.summary()}
     assert summary["graph"]["classes"] == 3 and 0 <= summary["graph"]["suff_acc"] <= 1
