@@ -24,9 +24,10 @@ switched off: zero or mean, as the build's intervention):
    ``target_L = 1 - (1 - keep) * (i + 1) / n_layers`` for the ``i``-th layer visited, so the
    graph as a whole keeps at least ``keep`` of the build inputs (by construction, on them).
 
-The kept units are the class graph; every layer of the model the walk reaches gets some (a
-layer needs at least one unit for the class to survive), so the walk reaches the first unit
-layer. Edges: each kept unit links to the (at most three) kept units of the layer above that it
+The kept units are the class graph. In a plain chain (LeNet, VGG) every layer needs at least one
+unit for the class to survive, so the walk reaches the first unit layer; where a residual
+connection bypasses a layer (a block's inner channels) the class may survive with none of it,
+the layer keeps nothing and the walk does not go below it through that layer. Edges: each kept unit links to the (at most three) kept units of the layer above that it
 feeds most strongly (summed |weight| between them at the readers that write them; where no
 reader writes the layer above directly, e.g. across a transformer's residual stream, its
 three most important kept units); to the logit for the top layer. An edge carries the unit's
