@@ -74,6 +74,12 @@ def _blocks(r: dict) -> list[tuple]:
             units = ", ".join(f"`{u['unit']}` ({u['effect']}, z {u['z']}, p {u['p']})" for u in layer["units"])
             if layer["more"]:
                 units += f", +{layer['more']} more"
+            if "joint_test" in layer:  # kept by the joint walk: the joint cut is the evidence
+                jt = layer["joint_test"]
+                fewer = "-" if jt["held_one_fewer"] is None else f"{jt['held_one_fewer']:.0%}"
+                units = (f"kept together (joint walk): with these the class holds {jt['held_kept']:.0%} of "
+                         f"its inputs (target {jt['target_held']:.0%}), with one fewer {fewer}; "
+                         f"per unit the first-order margin drop: {units or '-'}")
             rows.append([f"`{layer['layer']}`", f"{layer['kept']}/{layer['tested'] or layer['size']}", units or "-"])
         b.append(("table", ["layer", "kept/tested", "units (drop of the class logit when cut, z, p)"], rows))
     sh = r["shared"]

@@ -45,7 +45,9 @@ def _class_paths(graph: CausalGraph, top: int) -> dict:
             t = tested.get(name, {})
             layers.append({"layer": name, "size": layer_size.get(name), "tested": t.get("candidates"),
                            "kept": len(units), "mode": t.get("mode"), "units": units[:top],
-                           "more": max(0, len(units) - top)})
+                           "more": max(0, len(units) - top),
+                           **({"joint_test": {k: t.get(k) for k in ("held_kept", "held_one_fewer", "target_held")}}
+                              if t.get("mode") == "joint" else {})})
         out[c] = {"n_samples": meta.get("n_samples"), "observed_mean_logit": _num(meta.get("observed_mean_logit")),
                   "units": len(graph.causes_of(c)), "layers": layers, "stopped_at": meta.get("stopped_at")}
     return out

@@ -101,3 +101,8 @@ def test_cli_builds_a_joint_graph(tmp_path):
     g = CausalGraph.load(out)
     assert g.nx.graph["settings"]["walk"] == "joint"
     assert set(class_units(g, 0)) == {"conv1", "conv2", "fc1", "fc2"}
+    # the audit lists each kept unit with the joint test that kept it, not a single-cut p
+    assert main(["audit", str(out), "--model", "zoo:lenet5", "--data", "mnist",
+                 "--out", str(tmp_path / "a.md"), "-q"]) == 0
+    text = (tmp_path / "a.md").read_text()
+    assert text.count("kept together (joint walk)") == 4
