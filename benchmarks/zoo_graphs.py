@@ -10,6 +10,7 @@ writes ``benchmarks/results/zoo_graphs[_fashion][_fast].{csv,md}`` and the graph
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,13 @@ def main(argv=None) -> int:
             "class_graphs_s": round(builder.timings["class_graphs"], 1),
             "total_s": round(seconds, 1)})
         print(rows[-1], flush=True)
+    # rows of models not rebuilt this time are kept from the last run, in the zoo's order
+    previous = RESULTS / f"zoo_graphs{suffix}.csv"
+    if previous.exists():
+        with open(previous, newline="") as f:
+            kept = [r for r in csv.DictReader(f) if r["model"] not in models]
+        order = zoo_names(args.data)
+        rows = sorted(kept + rows, key=lambda r: order.index(r["model"]) if r["model"] in order else 99)
     write_csv(f"zoo_graphs{suffix}.csv", rows)
     title = "MNIST" if args.data == "mnist" else "Fashion-MNIST"
     md = (f"# Causal graphs of the {title} zoo models{' (fast mode)' if args.fast else ''}\n\n"
