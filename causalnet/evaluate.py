@@ -86,6 +86,13 @@ def true_class_logp(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return lp.gather(-1, index)[..., 0]
 
 
+def class_margin(logits: torch.Tensor, c: int) -> torch.Tensor:
+    """Logit of class ``c`` minus the largest other logit, per input (differentiable)."""
+    others = logits.clone()
+    others[:, c] = float("-inf")
+    return logits[:, c] - others.max(1).values
+
+
 def _batches(data, batch_size: int):
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         x, y = data

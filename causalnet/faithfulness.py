@@ -37,6 +37,7 @@ from torch import nn
 from .attention import split_heads
 from .data import DataBundle, class_balanced_indices, stack_samples
 from .errors import CausalnetInputError
+from .evaluate import class_margin
 from .graph import CausalGraph
 from .masking import reader_means, switched_off
 from .progress import progress
@@ -159,12 +160,6 @@ class _Runner:
         return torch.cat(outs)
 
 
-def _margin(logits: torch.Tensor, c: int) -> torch.Tensor:
-    other = logits.clone()
-    other[:, c] = -torch.inf
-    return logits[:, c] - other.max(1).values
-
-
 def graph_faithfulness(model: nn.Module, graph: CausalGraph, data, classes: Sequence[int] | None = None,
                        *, per_class: int = 50, other_per_class: int | None = 20,
                        reference_per_class: int | None = None, seed: int = 0,
@@ -252,9 +247,9 @@ def graph_faithfulness(model: nn.Module, graph: CausalGraph, data, classes: Sequ
         if keep is not None:
             suff_off = {name: sorted(set(range(layers[name].size)) - set(js)) for name, js in keep.items()}
             lg = run.logits(xc, suff_off)
-            m0 = float(_margin(clean[is_c[c]], c).mean())
+            m0 = float(class_margin(clean[is_c[c]], c).mean())
             res["suff_acc"] = float((lg.argmax(1) == c).float().mean())
-            res["suff_margin"] = float(_margin(lg, c).mean()) / m0 if m0 else float("nan")
+            res["suff_margin"] = float(class_margin(lg, c).mean()) / m0 if m0 else float("nan")
         probe = is_c[c] | (rank_in_class < n_other)
         lg = run.logits(x[probe], off)
         yp, clean_p = y[probe], clean[probe]

@@ -45,6 +45,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from .evaluate import class_margin
 from .interventions import Ablation, InterventionEngine, first_order_effects
 from .masking import switched_off
 from .nodes import LOGIT_LAYER, logit_id
@@ -52,13 +53,6 @@ from .units import UnitLayer, UnitMap
 
 EDGES_PER_UNIT = 3
 MARGIN_SHARE = 0.5   # an input is held when its margin keeps at least this share of the clean one
-
-
-def class_margin(logits: torch.Tensor, c: int) -> torch.Tensor:
-    """Logit of class ``c`` minus the largest other logit, per input."""
-    others = logits.clone()
-    others[:, c] = float("-inf")
-    return logits[:, c] - others.max(1).values
 
 
 def _connection(units: UnitMap, layer: UnitLayer, readers: list[str], upper: str,
@@ -100,6 +94,7 @@ class JointWalk:
         self.parents = parents
         self.off: dict[str, list[int]] = {}
         self.importance: dict[str, np.ndarray] = {}
+        self._held: float | None = None   # fraction held under ``off`` (the last layer's result)
 
     def _accuracy(self, off: Mapping[str, list[int]]) -> float:
         """Fraction of the inputs held (class ``c`` with ``MARGIN_SHARE`` of the clean margin)."""
@@ -124,8 +119,8 @@ class JointWalk:
                 seen[k] = self._accuracy({**self.off, layer.name: [int(j) for j in order[k:]]})
             return seen[k]
 
-        lo, hi = 0, layer.size            # acc(hi) >= target holds: it is the restriction so far
-        seen[hi] = self._accuracy(self.off)
+        lo, hi = 0, layer.size            # keeping all of L: the restriction so far
+        seen[hi] = self._held if self._held is not None else self._accuracy(self.off)
         if seen[hi] < target:
             return hi, seen
         while lo < hi:
@@ -158,6 +153,7 @@ class JointWalk:
                 order = np.argsort(-drop, kind="stable")
                 target = 1.0 - (1.0 - self.keep) * (len(log) + 1) / n_layers
                 k, seen = self._bisect(layer, order, target)
+                self._held = seen[k]
                 kept = sorted(int(j) for j in order[:k])
                 self.off[layer.name] = [int(j) for j in order[k:]]
                 self.importance[layer.name] = drop
@@ -192,4 +188,4 @@ class JointWalk:
                 for j in kept for v in targets[j]]
 
 
-__all__ = ["JointWalk", "class_margin"]
+__all__ = ["JointWalk", "MARGIN_SHARE"]

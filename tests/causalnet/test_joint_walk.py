@@ -5,9 +5,10 @@ import torch
 
 from causalnet.builder import BuildSettings, build_graph
 from causalnet.errors import CausalnetInputError
+from causalnet.evaluate import class_margin
 from causalnet.faithfulness import class_units
 from causalnet.graph import CausalGraph
-from causalnet.joint_walk import MARGIN_SHARE, class_margin
+from causalnet.joint_walk import MARGIN_SHARE
 from causalnet.masking import switched_off
 from causalnet.units import discover_units
 
