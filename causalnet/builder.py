@@ -36,10 +36,12 @@ from .checkpoint import (
     BuildCheckpoint,
     build_key,
     tensor_fingerprint,
+    valid_block_entry,
     valid_class_entry,
     valid_global_entry,
 )
 from .data import DataBundle, class_balanced_indices, stack_samples
+from .distributed import Shard, blocks, current_shard
 from .errors import CausalnetInputError
 from .evaluate import predict_logits, prefer_channels_last, true_class_logp
 from .fingerprint import model_fingerprint
@@ -133,11 +135,14 @@ class GraphBuilder:
 
     ``show_progress`` prints progress bars (off by default: library calls stay quiet).
     ``checkpoint`` names a file where finished steps are saved so a killed build resumes.
+    ``shard`` (default: this process's rank under torch.distributed, see
+    :mod:`causalnet.distributed`): the share of the units and classes this process measures;
+    shares are gathered, so every rank returns the same graph and rank 0 writes ``out``.
     """
 
     def __init__(self, model: nn.Module, settings: BuildSettings | None = None, *,
                  show_progress: bool = False, checkpoint: str | os.PathLike | None = None,
-                 ignore: list[str] | tuple = ()):
+                 ignore: list[str] | tuple = (), shard: Shard | None = None):
         self.model = model
         self.settings = settings or BuildSettings()
         self.settings.validate()
@@ -145,7 +150,9 @@ class GraphBuilder:
         self.checkpoint_path = checkpoint
         self.ignore = ignore
         self.timings: dict[str, float] = {}
+        self.reused = 0   # checkpointed steps the last build() took instead of recomputing
         self._net: nn.Module | None = None   # the private working copy, during build()
+        self.shard = shard if shard is not None else current_shard()
 
     # ---------------------------------------------------------------- data selection
     def _check_runs(self, bundle: DataBundle) -> torch.Tensor:
@@ -206,27 +213,38 @@ class GraphBuilder:
         x, y = calibration
         results = {}
         engine = None
-        for layer in progress(units.layers, show=self.show_progress, desc="global effects", unit="layer"):
+        for layer in progress(units.layers, show=self.show_progress and self.shard.main,
+                              desc="global effects", unit="layer"):
             saved = ckpt.get("global", layer.name, lambda e, n=layer.size: valid_global_entry(e, n))
             if saved is None:
                 if engine is None:
-                    engine = InterventionEngine(self._net, units, x, ablation=self._ablation(0),
-                                                units_per_forward=s.units_per_forward)
+                    engine = self._engine(units, x, ablation=self._ablation(0))
                     clean_lp = true_class_logp(engine.clean, y)
                 engine.ablation = self._ablation(layer.order + 1)
                 exact = list(range(layer.size))
                 log_ratio = np.zeros((layer.size, len(y)))
                 if s.screen:
                     est = first_order_effects(
-                        engine, layer, lambda lg: true_class_logp(lg, y),
+                        engine, layer, lambda lg, rows=slice(None): true_class_logp(lg, y[rows]),
                         key="log_p_true")
                     log_ratio = est.double().numpy()
                     t_est = np.abs(np.nan_to_num(global_effect_test(log_ratio, s.alpha).mean_log_ratio
                                                  / (log_ratio.std(1, ddof=1) / np.sqrt(len(y)) + 1e-12)))
                     exact = self._screened(t_est, z_critical(s.alpha / 2), s.global_screen_margin)
-                logits = engine.ablate(layer, exact)
-                lp = true_class_logp(logits, y)
-                log_ratio[exact] = (lp - clean_lp).double().numpy()
+                parts = blocks(exact)
+                done = {}
+                for i in self.shard.mine(range(len(parts))):
+                    name = f"{layer.name}#{i}"
+                    size = len(parts[i])
+                    rows = ckpt.get("blocks", name, lambda e, m=size: valid_block_entry(e, m, len(y)))
+                    if rows is None:
+                        lp = true_class_logp(engine.ablate(layer, parts[i]), y)
+                        rows = (lp - clean_lp).double().tolist()
+                        ckpt.put("blocks", name, rows)
+                    done[i] = rows
+                for share in self.shard.gather(done):
+                    for i, rows in share.items():
+                        log_ratio[parts[i]] = np.asarray(rows, dtype=np.float64)
                 test = global_effect_test(log_ratio, s.alpha)
                 per_class = {int(c): log_ratio[:, (y == c).numpy()].mean(axis=1).tolist()
                              for c in torch.unique(y).tolist()}
@@ -234,9 +252,15 @@ class GraphBuilder:
                          "ci_high": test.ci_high.tolist(), "p": test.p.tolist(),
                          "mean_log_ratio": test.mean_log_ratio.tolist(), "class_effects": per_class,
                          "n_calibration": len(y), "exact": [j in set(exact) for j in range(layer.size)]}
+                ckpt.drop("blocks", f"{layer.name}#")
                 ckpt.put("global", layer.name, saved)
             results[layer.name] = saved
         return results
+
+    def _engine(self, units: UnitMap, x: torch.Tensor, *, ablation: Ablation,
+                reference: torch.Tensor | None = None) -> InterventionEngine:
+        return InterventionEngine(self._net, units, x, ablation=ablation, reference=reference,
+                                  units_per_forward=self.settings.units_per_forward)
 
     def _screened(self, score: np.ndarray, threshold: float, margin: float | None = None) -> list[int]:
         """Candidates that need an exact test: estimated statistic within ``margin`` of the
@@ -282,8 +306,7 @@ class GraphBuilder:
         (the N inputs are all of class c: their own mean would keep the class's typical value
         and measure nothing)."""
         s = self.settings
-        engine = InterventionEngine(self._net, units, x, ablation=self._ablation(10_000 * (c + 1)),
-                                    units_per_forward=s.units_per_forward, reference=reference)
+        engine = self._engine(units, x, ablation=self._ablation(10_000 * (c + 1)), reference=reference)
         observed = engine.clean[:, c].double().numpy()
         edges: list[list] = []
         log: list[dict] = []
@@ -399,7 +422,7 @@ class GraphBuilder:
             key = build_key(fp=fingerprint, settings=asdict(s), classes=classes, ignore=sorted(self.ignore),
                             calibration=tensor_fingerprint(calibration),
                             inputs={str(c): tensor_fingerprint([x]) for c, x in inputs.items()})
-            ckpt = BuildCheckpoint(self.checkpoint_path, key)
+            ckpt = BuildCheckpoint(self.checkpoint_path, key, rank=self.shard.rank)
             global_fx = self._global_effects(units, calibration, ckpt) if s.global_effects else {}
             self.timings["global_effects"] = time.perf_counter() - t0
             walks = {}
@@ -407,19 +430,27 @@ class GraphBuilder:
             node_ids = {layer.node_id(j) for layer in units.layers for j in range(layer.size)}
             node_ids |= {f"logit:{c}" for c in classes}
             if s.class_graphs:
-                for c in progress(classes, show=self.show_progress, desc="class graphs", unit="class"):
+                mine = {}
+                for c in progress(self.shard.mine(classes), show=self.show_progress and self.shard.main,
+                                  desc="class graphs", unit="class"):
                     walk = ckpt.get("classes", str(c), lambda e: valid_class_entry(e, node_ids))
                     if walk is None:
                         walk = (self._joint_walk(units, inputs[c], c, calibration[0]) if s.walk == "joint"
                                 else self._class_walk(units, inputs[c], c, calibration[0]))
                         ckpt.put("classes", str(c), walk)
-                    walks[c] = walk
+                    mine[c] = walk
+                for share in self.shard.gather(mine):
+                    walks.update(share)
+                walks = {c: walks[c] for c in classes}
             self.timings["class_graphs"] = time.perf_counter() - t1
             graph = self._assemble(units, bundle, classes, global_fx, walks, fingerprint, model_spec,
                                    calibration[1] if s.global_effects else None)
-            if out is not None:
+            self.reused = ckpt.reused
+            if out is not None and self.shard.main:
                 graph.save(out)
-            ckpt.discard()
+            self.shard.barrier()   # every rank is done writing its checkpoint
+            if self.shard.main:
+                ckpt.discard()
             return graph
         finally:
             self._net = None

@@ -97,50 +97,107 @@ def valid_class_entry(entry: Any, node_ids: set[str]) -> bool:
     return True
 
 
+def valid_block_entry(entry: Any, size: int, n: int) -> bool:
+    """Whether ``entry`` is a finished block of ``size`` units: one row of ``n`` finite log
+    ratios per unit."""
+    return (isinstance(entry, list) and len(entry) == size
+            and all(isinstance(row, list) and len(row) == n and all(_is_num(v) for v in row)
+                    for row in entry))
+
+
+def _read_state(path: Path, key: str) -> dict | None:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if (isinstance(saved, dict) and saved.get("key") == key
+            and saved.get("version") == CHECKPOINT_VERSION
+            and isinstance(saved.get("global"), dict) and isinstance(saved.get("classes"), dict)):
+        if not isinstance(saved.get("blocks"), dict):
+            saved["blocks"] = {}
+        return saved
+    return None
+
+
 class BuildCheckpoint:
     """Finished steps of one build, saved atomically after each step, under ``key``.
 
     ``path=None`` keeps nothing. ``ignored`` counts the entries found but not usable.
+
+    In a distributed build (``rank`` > 0) each rank writes its own file next to ``path``
+    (``NAME.rankR.SUFFIX``, :func:`rank_path`) and reads every rank's file, so a resumed build,
+    with any number of ranks, reuses what any rank finished. Sections: ``global`` (a layer's
+    global effects), ``blocks`` (a block of units of a layer not yet finished), ``classes`` (a
+    class walk).
     """
 
-    def __init__(self, path: str | os.PathLike | None, key: str):
-        self.path = Path(path) if path else None
+    def __init__(self, path: str | os.PathLike | None, key: str, *, rank: int = 0):
+        self.main_path = Path(path) if path else None
+        self.path = rank_path(self.main_path, rank) if self.main_path else None
         self.key = key
         self.ignored = 0
-        self.state: dict = {"version": CHECKPOINT_VERSION, "key": key, "global": {}, "classes": {}}
+        self.reused = 0   # entries returned by get(): work a resumed build did not redo
+        self.state: dict = {"version": CHECKPOINT_VERSION, "key": key, "global": {}, "classes": {},
+                            "blocks": {}}
+        self.found: dict = {"global": {}, "classes": {}, "blocks": {}}   # other ranks' entries
         self.resumed = False
-        if self.path and self.path.is_file():
-            try:
-                saved = json.loads(self.path.read_text())
-            except (OSError, ValueError, RecursionError):
-                saved = None
-            if (isinstance(saved, dict) and saved.get("key") == key
-                    and saved.get("version") == CHECKPOINT_VERSION
-                    and isinstance(saved.get("global"), dict) and isinstance(saved.get("classes"), dict)):
+        for other in self._files():
+            saved = _read_state(other, key)
+            if saved is None:
+                continue
+            self.resumed = True
+            if other == self.path:
                 self.state = saved
-                self.resumed = True
+            else:
+                for section in self.found:
+                    self.found[section].update(saved[section])
+
+    def _files(self) -> list[Path]:
+        if self.main_path is None:
+            return []
+        p = self.main_path
+        files = [p, *sorted(p.parent.glob(f"{p.stem}.rank*{p.suffix}"))] if p.parent.is_dir() else [p]
+        return [f for f in files if f.is_file()]
 
     def get(self, section: str, name: str, valid) -> Any:
-        """The saved entry, or None when there is none or ``valid(entry)`` is false."""
-        entry = self.state[section].get(name)
-        if entry is None:
-            return None
-        if not valid(entry):
+        """The saved entry (this rank's or any other's), or None when there is none or
+        ``valid(entry)`` is false."""
+        for source in (self.state[section], self.found[section]):
+            entry = source.get(name)
+            if entry is None:
+                continue
+            if valid(entry):
+                self.reused += 1
+                return entry
             self.ignored += 1
-            del self.state[section][name]
-            return None
-        return entry
+            del source[name]
+        return None
 
     def put(self, section: str, name: str, value: Any) -> None:
         self.state[section][name] = value
+        self._write()
+
+    def drop(self, section: str, prefix: str) -> None:
+        """Forget this rank's entries of ``section`` whose names start with ``prefix`` (blocks of
+        a finished layer), without writing: the next :meth:`put` writes."""
+        for name in [k for k in self.state[section] if k.startswith(prefix)]:
+            del self.state[section][name]
+
+    def _write(self) -> None:
         if self.path:
             atomic_write_json(self.path, self.state, indent=None)
 
     def discard(self) -> None:
-        """Delete the checkpoint file (call after the graph is safely written)."""
-        if self.path:
-            self.path.unlink(missing_ok=True)
+        """Delete the checkpoint files of every rank (call after the graph is safely written,
+        once every rank is done)."""
+        for f in self._files():
+            f.unlink(missing_ok=True)
 
 
-__all__ = ["BuildCheckpoint", "CHECKPOINT_VERSION", "build_key", "tensor_fingerprint",
-           "valid_class_entry", "valid_global_entry"]
+def rank_path(path: Path, rank: int) -> Path:
+    """The checkpoint file of ``rank``: ``path`` itself for rank 0, ``NAME.rankR.SUFFIX`` else."""
+    return path if rank == 0 else path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
+__all__ = ["BuildCheckpoint", "CHECKPOINT_VERSION", "build_key", "rank_path", "tensor_fingerprint",
+           "valid_block_entry", "valid_class_entry", "valid_global_entry"]

@@ -32,6 +32,7 @@ def parse_classes(text: str) -> list[int] | None:
 def run_build(args) -> Path:
     from ..builder import BuildSettings, GraphBuilder
     from ..data import load_data
+    from ..distributed import init_from_env
     from ..models import load_model
 
     out = Path(args.out)
@@ -47,14 +48,17 @@ def run_build(args) -> Path:
     settings.validate()   # every number is checked before the model and data are loaded
     model = load_model(args.model, trust=args.trust)
     data = load_data(args.data)
+    shard, _ = init_from_env("cpu")   # under torchrun: this rank's share of the work
     checkpoint = out.with_name(out.name + ".ckpt.json")
-    if checkpoint.exists() and not args.quiet:
+    if checkpoint.exists() and not args.quiet and shard.main:
         print(f"resuming from {checkpoint}")
     ignore = [n.strip() for n in (args.ignore or "").split(",") if n.strip()]
     builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint,
-                           ignore=ignore)
+                           ignore=ignore, shard=shard)
     start = time.perf_counter()
     graph = builder.build(data, model_spec=args.model, out=out)   # written before the checkpoint goes
+    if not shard.main:
+        return out
     summary = graph.summary()
     cats = summary["categories"]
     print(f"wrote {out}: {summary['units']} units in {len(graph.layer_names())} layers, "
@@ -66,7 +70,9 @@ def run_build(args) -> Path:
 
 def register(subparsers) -> None:
     p = command_parser(subparsers, "build", "build the causal explanatory graph of a model",
-                       "causalnet build --model zoo:resnet20 --data mnist --out graph.json")
+                       "causalnet build --model zoo:resnet20 --data mnist --out graph.json\n"
+                       "  torchrun --nproc-per-node 2 -m causalnet build --model zoo:resnet20 "
+                       "--out graph.json   (units and classes shared across 2 processes; same file)")
     p.add_argument("--model", required=True, help=f"model spec: {MODEL_SPEC_HELP}")
     p.add_argument("--data", default="mnist", help=f"dataset spec: {DATA_SPEC_HELP}")
     p.add_argument("--classes", default="all", help="'all' or class indices such as 0,3")
