@@ -56,7 +56,7 @@ class BaselineRanking:
 
 def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = None,
           method: str = "cswap", target_params: float | None = None,
-          target_macs: float | None = None, max_drop: float = 1.0, repair: Sequence[str] = DEFAULT_REPAIR,
+          target_macs: float | None = None, max_drop: float | None = None, repair: Sequence[str] = DEFAULT_REPAIR,
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
           chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
           score_per_class: int = 10, seed: int = 0,
@@ -71,7 +71,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         method: ``"cswap"`` or one of the baselines (:data:`METHODS`).
         target_params: fraction of parameters to remove (or give ``target_macs``).
         target_macs: fraction of MACs to remove.
-        max_drop: C-SWAP's calibration-accuracy tolerance per chunk, in points.
+        max_drop: C-SWAP's calibration-accuracy tolerance per chunk, in points (None: 1 point, or
+            one calibration image where one image is worth more, :func:`pruning.cswap.auto_tolerance`).
         repair: any of ``"bias"``, ``"bn"``, ``"lsq"`` (default ``("lsq",)``; empty: none).
         rescore_every, round_to, chunk, rank_by, objective, score_per_class: see
             :class:`pruning.CswapSettings`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from causalnet.cli import add_common_options, command_parser
@@ -9,6 +10,8 @@ from causalnet.data import DATA_SPEC_HELP
 from causalnet.errors import CausalnetInputError
 from causalnet.fileio import check_writable
 from causalnet.models import MODEL_SPEC_HELP
+
+NOT_REACHED = 3   # exit status of a prune that stopped short of its target (the folder is written)
 
 
 def _repair(args) -> tuple[str, ...]:
@@ -41,7 +44,7 @@ def _check_numbers(args) -> None:
     if target is not None and not (math.isfinite(target) and 0 < target < 1):
         raise CausalnetInputError(f"the target must be a fraction in (0, 1) of the parameters or "
                                   f"MACs to remove, got {target}")
-    if not (math.isfinite(args.max_drop) and args.max_drop >= 0):
+    if args.max_drop is not None and not (math.isfinite(args.max_drop) and args.max_drop >= 0):
         raise CausalnetInputError(f"--max-drop must be a number of points >= 0, got {args.max_drop}")
     if args.rescore_every < 0:
         raise CausalnetInputError(f"--rescore-every must be >= 0, got {args.rescore_every}")
@@ -76,7 +79,8 @@ def run_prune(args) -> int:
     before = measure(model, data.eval, shape)
     after = measure(pruned, data.eval, shape)
     report = {"before": before, "after": after, "method": args.method, "stopped": info.get("stopped"),
-              "seconds": info["seconds"], "history": info.get("history", []),
+              "target_reached": info.get("stopped") == "target reached", "seconds": info["seconds"],
+              "history": info.get("history", []),
               "settings": plan["settings"]}
     out = Path(args.out)
     save_pruned(pruned, plan, out, report)
@@ -85,6 +89,15 @@ def run_prune(args) -> int:
     print(compare(before, after))
     print(f"{args.method}: {info.get('stopped')}; planned in {info['seconds']:.0f} s; wrote {out}/ "
           "(pruned.safetensors, plan.json, report.json, report.md)")
+    if info.get("stopped") != "target reached":
+        key, target = (("params", args.target_params) if args.target_params is not None
+                       else ("macs", args.target_macs))
+        reached = 1 - after[key] / before[key]
+        print(f"causalnet prune: error: the target was not reached: {reached:.1%} of the {key} removed "
+              f"of the {target:.0%} asked ({info.get('stopped')}). The folder holds the model as far "
+              "as it got. To go further: raise --max-drop, use more --calibration images per class, "
+              "or lower the target", file=sys.stderr)
+        return NOT_REACHED
     return 0
 
 
@@ -102,8 +115,9 @@ def register(subparsers) -> None:
     target.add_argument("--target-params", type=float, help="fraction of parameters to remove")
     target.add_argument("--target-macs", type=float, help="fraction of MACs to remove")
     p.add_argument("--method", default="cswap", choices=METHODS, help="pruning criterion")
-    p.add_argument("--max-drop", type=float, default=1.0,
-                   help="calibration accuracy tolerance in points (a chunk costing more is undone)")
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="calibration accuracy tolerance in points (a chunk costing more is undone); "
+                        "default 1 point, or one calibration image where one image is worth more")
     p.add_argument("--rescore-every", type=int, default=1,
                    help="chunks between re-scores on the repaired network (0: the graph's scores)")
     p.add_argument("--round-to", type=_round_to, default=None, metavar="N|auto",

@@ -81,7 +81,7 @@ class CswapSettings:
 
     target_params: float | None = 0.5     # fraction of parameters to remove
     target_macs: float | None = None      # or fraction of MACs to remove
-    max_drop: float = 1.0                 # calibration accuracy tolerance, in points
+    max_drop: float | None = None         # calibration accuracy tolerance, in points (None: auto_tolerance)
     chunk: float = 0.05                   # fraction of the model's params (or MACs) per chunk
     rescore_every: int = 1                # chunks between re-scores (0: graph scores only)
     calibration_per_class: int = 20       # images per class for BN re-estimation and checks
@@ -99,7 +99,7 @@ class CswapSettings:
         if not 0 < targets[0] < 1:
             raise CausalnetInputError(f"the target is a fraction to remove, strictly between 0 and 1; "
                                       f"got {targets[0]}")
-        if self.max_drop < 0:
+        if self.max_drop is not None and not self.max_drop >= 0:
             raise CausalnetInputError(f"--max-drop is a tolerance in accuracy points and cannot be "
                                       f"negative; got {self.max_drop}")
         if self.objective not in ("loglik", "kl"):
@@ -140,6 +140,22 @@ class CswapResult:
     seconds: float
     stopped: str
     snapshots: dict[float, dict[str, list[int]]] = field(default_factory=dict)  # milestone -> removal
+
+
+def auto_tolerance(n_calibration: int, points: float = 1.0) -> float:
+    """The default tolerance: ``points`` (1.0), or one calibration image where one image is worth
+    more (100 / n points: at 60 images one flipped image costs 1.67 points, and a 1-point tolerance
+    would stop at the first image that changes)."""
+    return max(points, 100.0 / max(n_calibration, 1))
+
+
+def tolerance_note(tolerance: float, n_calibration: int) -> str:
+    """What the stop message adds when the tolerance is below what the calibration set resolves."""
+    one = 100.0 / max(n_calibration, 1)
+    if tolerance >= one:
+        return ""
+    return (f"; one of the {n_calibration} calibration images is {one:.2f} points, so this tolerance "
+            "stops at the first image that changes: raise --max-drop or use more --calibration images")
 
 
 def graph_scores(graph: CausalGraph, units: UnitMap) -> dict[str, np.ndarray]:
@@ -304,6 +320,7 @@ class CswapPlanner:
             mask.refresh(x_cal)
             base_acc = 100 * accuracy(work, (x_cal, y_cal))
             acc = base_acc
+            tolerance = s.max_drop if s.max_drop is not None else auto_tolerance(len(y_cal))
             scores = (graph_scores(self.graph, units) if (self.graph is not None and s.rescore_every == 0)
                       else None)
             chunk_frac = s.chunk
@@ -347,14 +364,14 @@ class CswapPlanner:
                 entry = {"units": n_units, "calibration_accuracy": new_acc,
                          "removed_fraction": removal_cost(costs, {n: len(v) for n, v in trial.items()})[
                              0 if s.key == "params" else 1] / total}
-                if s.ingredients.joint_check and base_acc - new_acc > s.max_drop:
+                if s.ingredients.joint_check and base_acc - new_acc > tolerance:
                     work.load_state_dict(snapshot)
                     mask.set_off(removed)
                     mask.refresh(x_cal)
                     history.append({**entry, "committed": False})
                     if self._chunk_items <= 1:
                         stopped = (f"tolerance: the next unit (or block) alone costs {base_acc - new_acc:.2f} points "
-                                   f"of calibration accuracy (> {s.max_drop})")
+                                   f"of calibration accuracy (> {tolerance:.2f}{tolerance_note(tolerance, len(y_cal))})")
                         break
                     chunk_frac = max(chunk_frac / 2, 1e-9) if self._chunk_items > 2 else 0.0
                     continue

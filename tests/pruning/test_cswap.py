@@ -183,3 +183,29 @@ def test_repair_in_loop_lsq_plans_to_the_target(lenet, mnist):
     assert result.stopped == "target reached" and result.removed_fraction >= 0.3
     with pytest.raises(CausalnetInputError):
         CswapSettings(target_params=0.2).replace(repair_in_loop="ridge").validate()
+
+
+def test_default_tolerance_is_at_least_one_calibration_image():
+    from pruning.cswap import auto_tolerance, tolerance_note
+
+    assert auto_tolerance(200) == 1.0
+    assert auto_tolerance(60) == pytest.approx(100 / 60)
+    assert tolerance_note(1.0, 60).startswith("; one of the 60 calibration images is 1.67 points")
+    assert tolerance_note(auto_tolerance(60), 60) == ""
+
+
+def test_prune_that_stops_short_exits_3_and_says_what_to_change(tmp_path, capsys):
+    from pathlib import Path
+
+    graph = Path(__file__).resolve().parents[2] / "benchmarks/results/graphs/lenet5.json"
+    out = tmp_path / "short"
+    code = main(["prune", "--model", "zoo:lenet5", "--graph", str(graph), "--data", "mnist",
+                 "--target-params", "0.95", "--max-drop", "0", "--calibration", "3", "--out", str(out),
+                 "-q"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "the target was not reached" in err and "of the 95% asked" in err
+    assert "one of the 30 calibration images is 3.33 points" in err and "--max-drop" in err
+    assert (out / "plan.json").is_file()   # the work done is kept
+    import json
+    assert json.loads((out / "report.json").read_text())["target_reached"] is False
