@@ -46,7 +46,8 @@ from .errors import CausalnetInputError
 from .evaluate import predict_logits, prefer_channels_last, true_class_logp
 from .fingerprint import model_fingerprint
 from .graph import CausalGraph
-from .interventions import MODES, Ablation, InterventionEngine, first_order_effects
+from .interventions import MODES, Ablation, first_order_effects
+from .memory import images_per_engine, make_engine
 from .nodes import LOGIT_LAYER, logit_id
 from .progress import progress
 from .stats import adjust, drop_z_test, global_effect_test, paired_drop_test, z_critical
@@ -138,11 +139,14 @@ class GraphBuilder:
     ``shard`` (default: this process's rank under torch.distributed, see
     :mod:`causalnet.distributed`): the share of the units and classes this process measures;
     shares are gathered, so every rank returns the same graph and rank 0 writes ``out``.
+    ``max_memory`` (bytes; None: no limit): intervention engines hold at most the images that fit
+    (:mod:`causalnet.memory`); zero and mean interventions give the same numbers either way.
     """
 
     def __init__(self, model: nn.Module, settings: BuildSettings | None = None, *,
                  show_progress: bool = False, checkpoint: str | os.PathLike | None = None,
-                 ignore: list[str] | tuple = (), shard: Shard | None = None):
+                 ignore: list[str] | tuple = (), shard: Shard | None = None,
+                 max_memory: int | None = None):
         self.model = model
         self.settings = settings or BuildSettings()
         self.settings.validate()
@@ -153,6 +157,8 @@ class GraphBuilder:
         self.reused = 0   # checkpointed steps the last build() took instead of recomputing
         self._net: nn.Module | None = None   # the private working copy, during build()
         self.shard = shard if shard is not None else current_shard()
+        self.max_memory = max_memory
+        self._per = 1 << 30   # images one intervention engine holds (set from max_memory in build())
 
     # ---------------------------------------------------------------- data selection
     def _check_runs(self, bundle: DataBundle) -> torch.Tensor:
@@ -258,9 +264,10 @@ class GraphBuilder:
         return results
 
     def _engine(self, units: UnitMap, x: torch.Tensor, *, ablation: Ablation,
-                reference: torch.Tensor | None = None) -> InterventionEngine:
-        return InterventionEngine(self._net, units, x, ablation=ablation, reference=reference,
-                                  units_per_forward=self.settings.units_per_forward)
+                reference: torch.Tensor | None = None):
+        """An intervention engine on ``x``, split over images where ``max_memory`` demands it."""
+        return make_engine(self._net, units, x, per=self._per, ablation=ablation, reference=reference,
+                           units_per_forward=self.settings.units_per_forward)
 
     def _screened(self, score: np.ndarray, threshold: float, margin: float | None = None) -> list[int]:
         """Candidates that need an exact test: estimated statistic within ``margin`` of the
@@ -322,7 +329,7 @@ class GraphBuilder:
                 intervened = np.zeros((layer.size, len(observed)))
                 exact = list(range(layer.size))
                 if s.screen:
-                    est = first_order_effects(engine, layer, lambda lg: lg[:, c],
+                    est = first_order_effects(engine, layer, lambda lg, rows=None: lg[:, c],
                                               readers=readers or None, splice=splice, key=f"logit{c}")
                     intervened = observed[None, :] + est.double().numpy()
                     exact = self._screened(self._drop_test(observed, intervened).z, z_critical(s.alpha))
@@ -410,6 +417,7 @@ class GraphBuilder:
         try:
             x0 = self._check_runs(bundle)
             prefer_channels_last(self._net, x0)
+            self._per = images_per_engine(self._net, x0, self.max_memory)
             t0 = time.perf_counter()
             units = discover_units(self._net, x0, ignore=self.ignore)
             classes = self._classes(bundle, units.num_outputs)

@@ -140,12 +140,14 @@ class InterventionEngine:
 
     ``engine = InterventionEngine(model, unit_map, x, ablation=Ablation("mean"), reference=x_ref)``
     then ``engine.ablate(layer, units)`` gives the logits with each unit switched off, shaped
-    (len(units), N, classes). ``reference`` (default: ``x``) supplies the means of mean ablation.
+    (len(units), N, classes). ``reference`` (default: ``x``) supplies the means of mean ablation
+    (or ``means``, already computed by another engine over the same reference).
     """
 
     def __init__(self, model: nn.Module, unit_map: UnitMap, x: torch.Tensor, *,
                  ablation: Ablation = Ablation(), reference: torch.Tensor | None = None,
-                 units_per_forward: int | str = "auto", cache_prefix: bool = True):
+                 units_per_forward: int | str = "auto", cache_prefix: bool = True,
+                 means: dict[str, torch.Tensor] | None = None):
         self.model = model
         self.unit_map = unit_map
         self.ablation = ablation
@@ -165,7 +167,8 @@ class InterventionEngine:
         with self._eval(), torch.inference_mode(), split_heads(model):
             self.recorder = _CallRecorder(model)
             self.clean = self.recorder.run(self.x).float()
-            self.means = self._reader_means(reference) if ablation.mode == "mean" else {}
+            self.means = ((means if means is not None else self._reader_means(reference))
+                          if ablation.mode == "mean" else {})
             self.predictors = self._reader_predictors(reference) if ablation.mode == "predicted" else {}
 
     # ---- helpers -------------------------------------------------------------------------
@@ -663,6 +666,8 @@ def first_order_effects(engine: InterventionEngine, layer: UnitLayer, target, *,
     one forward per unit; used to screen candidates before exact tests. With ``splice`` the
     gradient reaches a reader's input only through its spliced outputs (the path intervention).
     """
+    if hasattr(engine, "first_order"):   # an engine split over images (causalnet.memory)
+        return engine.first_order(layer, target, readers=readers, splice=splice, key=key)
     names = list(readers) if readers is not None else [rd.name for rd in layer.readers]
     if splice:
         names = [n for n in names if n in splice] or list(splice)

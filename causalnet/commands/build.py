@@ -53,8 +53,11 @@ def run_build(args) -> Path:
     if checkpoint.exists() and not args.quiet and shard.main:
         print(f"resuming from {checkpoint}")
     ignore = [n.strip() for n in (args.ignore or "").split(",") if n.strip()]
+    from ..memory import default_budget, parse_memory
+
+    budget = default_budget() if args.max_memory == "auto" else parse_memory(args.max_memory)
     builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint,
-                           ignore=ignore, shard=shard)
+                           ignore=ignore, shard=shard, max_memory=budget)
     start = time.perf_counter()
     graph = builder.build(data, model_spec=args.model, out=out)   # written before the checkpoint goes
     if not shard.main:
@@ -104,6 +107,10 @@ def register(subparsers) -> None:
                    help="screen candidates with first-order estimates and run exact interventions "
                         "only on those the screen cannot rule out (see benchmarks/graph_speed.py "
                         "for its agreement with exact mode)")
+    p.add_argument("--max-memory", default="auto", metavar="SIZE",
+                   help="memory the intervention engines may hold, e.g. 8G (auto: half the memory "
+                        "available now); more images than fit are worked through in slices, with "
+                        "the same kept units (zero and mean interventions)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ignore", default=None, metavar="NAME[,NAME]",
                    help="modules to leave out of the graph (and their sub-modules), e.g. a block "
