@@ -5,12 +5,11 @@ has finished some work, whatever the number of forwards each step takes."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from torch import nn
 
 from causalnet.zoo import load_zoo_model
-
-from pathlib import Path
 
 ENV = "CAUSALNET_TEST_RANK1_FAILS_AFTER"
 
