@@ -22,6 +22,7 @@ Interrupted builds resume from a checkpoint file; the same seed gives the same f
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import time
@@ -362,7 +363,8 @@ class GraphBuilder:
         return JointWalk(self._net, units, x, c, ablation=self._ablation(10_000 * (c + 1)),
                          keep=s.walk_keep, reference=reference,
                          means=self._means if s.intervention == "mean" else None,
-                         parents=lambda upper, visited: self._parents(units, upper, visited)).run()
+                         parents=lambda upper, visited: self._parents(units, upper, visited),
+                         per=self._per).run()
 
     def _edges(self, engine, units, layer, upper, readers, effects, kept, test, p_adj, observed,
                c, mode) -> list[list]:
@@ -414,6 +416,7 @@ class GraphBuilder:
         check_ignore(model, self.ignore)
         self._net = private_copy(model)
         self._means = None
+        ckpt = None
         try:
             x0 = self._check_runs(bundle)
             prefer_channels_last(self._net, x0)
@@ -460,6 +463,11 @@ class GraphBuilder:
             if self.shard.main:
                 ckpt.discard()
             return graph
+        except BaseException:
+            if ckpt is not None:   # keep the blocks finished since the last write
+                with contextlib.suppress(Exception):
+                    ckpt.flush()
+            raise
         finally:
             self._net = None
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -129,14 +130,23 @@ class BuildCheckpoint:
     with any number of ranks, reuses what any rank finished. Sections: ``global`` (a layer's
     global effects), ``blocks`` (a block of units of a layer not yet finished), ``classes`` (a
     class walk).
+
+    Finished layers and classes are written at once; blocks at most every ``every`` seconds
+    (a block is a small share of a layer, and rewriting the file after each one costs a
+    layer's worth of JSON per block on large calibration sets), so a kill loses at most that
+    much block work. :meth:`flush` writes what is pending (the builder calls it when a build
+    fails).
     """
 
-    def __init__(self, path: str | os.PathLike | None, key: str, *, rank: int = 0):
+    def __init__(self, path: str | os.PathLike | None, key: str, *, rank: int = 0, every: float = 30.0):
         self.main_path = Path(path) if path else None
         self.path = rank_path(self.main_path, rank) if self.main_path else None
         self.key = key
         self.ignored = 0
         self.reused = 0   # entries returned by get(): work a resumed build did not redo
+        self.every = every
+        self._written = float("-inf")   # time of the last write
+        self._pending = False
         self.state: dict = {"version": CHECKPOINT_VERSION, "key": key, "global": {}, "classes": {},
                             "blocks": {}}
         self.found: dict = {"global": {}, "classes": {}, "blocks": {}}   # other ranks' entries
@@ -175,7 +185,14 @@ class BuildCheckpoint:
 
     def put(self, section: str, name: str, value: Any) -> None:
         self.state[section][name] = value
-        self._write()
+        self._pending = True
+        if section != "blocks" or time.monotonic() - self._written >= self.every:
+            self._write()
+
+    def flush(self) -> None:
+        """Write entries not yet on disk."""
+        if self._pending:
+            self._write()
 
     def drop(self, section: str, prefix: str) -> None:
         """Forget this rank's entries of ``section`` whose names start with ``prefix`` (blocks of
@@ -186,6 +203,7 @@ class BuildCheckpoint:
     def _write(self) -> None:
         if self.path:
             atomic_write_json(self.path, self.state, indent=None)
+        self._written, self._pending = time.monotonic(), False
 
     def discard(self) -> None:
         """Delete the checkpoint files of every rank (call after the graph is safely written,

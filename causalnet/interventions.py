@@ -553,6 +553,10 @@ class InterventionEngine:
         intervened values (a path intervention u -> S); its other outputs stay clean.
         """
         units = list(units)
+        bad = [u for u in units if not 0 <= u < layer.size]
+        if bad:
+            raise ValueError(f"units {bad[:5]} are not in layer {layer.name!r}, which has {layer.size} "
+                             f"units (0..{layer.size - 1}); pass indices in that range")
         names = list(readers) if readers is not None else [rd.name for rd in layer.readers]
         if splice:
             names = [n for n in names if n in splice] or list(splice)

@@ -46,8 +46,9 @@ from scipy.stats import norm
 from torch import nn
 
 from .evaluate import class_margin
-from .interventions import Ablation, InterventionEngine, first_order_effects
+from .interventions import Ablation, first_order_effects
 from .masking import switched_off
+from .memory import make_engine
 from .nodes import LOGIT_LAYER, logit_id
 from .units import UnitLayer, UnitMap
 
@@ -81,13 +82,18 @@ def _connection(units: UnitMap, layer: UnitLayer, readers: list[str], upper: str
 class JointWalk:
     """One class's joint walk (module docstring); :meth:`run` returns the walk entry the
     builder stores (same shape as paper 2's walk: ``n_samples``, ``edges``, ``layers_tested``,
-    ``observed_mean``)."""
+    ``observed_mean``).
+
+    ``per``: the most images one forward or intervention engine holds (the builder's
+    ``max_memory`` turned into images); larger sets are worked through in slices."""
 
     def __init__(self, net: nn.Module, units: UnitMap, x: torch.Tensor, c: int, *,
                  ablation: Ablation, keep: float, reference: torch.Tensor | None,
                  means: Mapping[str, torch.Tensor] | None,
-                 parents: Callable[[str, set[str]], list[tuple[UnitLayer, list[str]]]]):
+                 parents: Callable[[str, set[str]], list[tuple[UnitLayer, list[str]]]],
+                 per: int = 1 << 30):
         self.net, self.units, self.x, self.c = net, units, x, c
+        self.per = max(1, int(per))
         self.ablation, self.keep, self.reference = ablation, keep, reference
         self.values = ablation.mode
         self.means = means
@@ -98,17 +104,24 @@ class JointWalk:
 
     def _accuracy(self, off: Mapping[str, list[int]]) -> float:
         """Fraction of the inputs held (class ``c`` with ``MARGIN_SHARE`` of the clean margin)."""
-        with torch.inference_mode(), switched_off(self.units, off, values=self.values, means=self.means):
-            margin = class_margin(self.net(self.x).float(), self.c)
+        with switched_off(self.units, off, values=self.values, means=self.means):
+            margin = class_margin(self._logits(), self.c)
         return float((margin >= MARGIN_SHARE * self._clean_margin).double().mean())
+
+    def _logits(self) -> torch.Tensor:
+        """The model's logits on the class inputs, ``per`` images at a time."""
+        with torch.inference_mode():
+            return torch.cat([self.net(self.x[i:i + self.per]).float()
+                              for i in range(0, len(self.x), self.per)])
 
     def _effects(self, layer: UnitLayer) -> torch.Tensor:
         """(size, N) first-order change of the class margin when each unit is switched off,
         with the layers above restricted."""
         with switched_off(self.units, self.off, values=self.values, means=self.means):
-            engine = InterventionEngine(self.net, self.units, self.x, ablation=self.ablation,
-                                        reference=self.reference)
-            return first_order_effects(engine, layer, lambda lg: class_margin(lg, self.c), key="margin")
+            engine = make_engine(self.net, self.units, self.x, per=self.per, ablation=self.ablation,
+                                 reference=self.reference)
+            return first_order_effects(engine, layer, lambda lg, rows=None: class_margin(lg, self.c),
+                                       key="margin")
 
     def _bisect(self, layer: UnitLayer, order: np.ndarray, target: float) -> tuple[int, dict[int, float]]:
         """Smallest k (assuming accuracy grows with k) whose top-k keeps ``target``."""
@@ -133,8 +146,7 @@ class JointWalk:
 
     def run(self) -> dict:
         c = self.c
-        with torch.inference_mode():
-            clean = self.net(self.x).float()
+        clean = self._logits()
         self._clean_margin = class_margin(clean, c)   # (N,), positive: the inputs are classified c
         clean_margin = float(self._clean_margin.mean())
         n_layers = max(1, len(self.units.layers))

@@ -180,6 +180,52 @@ def test_failing_build_leaves_no_checkpoint(tmp_path):
     assert not ckpt.exists()
 
 
+def test_blocks_are_written_at_most_every_interval(tmp_path):
+    path = tmp_path / "c.json"
+    ckpt = BuildCheckpoint(path, "k", every=3600)
+    ckpt.put("blocks", "a#0", [[0.0]])                 # first write: at once
+    assert json.loads(path.read_text())["blocks"] == {"a#0": [[0.0]]}
+    ckpt.put("blocks", "a#1", [[1.0]])                 # within the interval: pending
+    assert "a#1" not in json.loads(path.read_text())["blocks"]
+    ckpt.flush()
+    assert "a#1" in json.loads(path.read_text())["blocks"]
+    ckpt.put("blocks", "b#0", [[2.0]])
+    ckpt.put("global", "a", {"x": 1})                  # a finished layer: at once, with the pending block
+    saved = json.loads(path.read_text())
+    assert "b#0" in saved["blocks"] and saved["global"] == {"a": {"x": 1}}
+
+
+def test_a_failing_build_writes_its_pending_blocks(tmp_path, monkeypatch):
+    import causalnet.builder as builder_mod
+
+    from .toy import tiny_cnn
+
+    x = torch.randn(60, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        data = (x, tiny_cnn()(x).argmax(1))
+    settings = BuildSettings(class_graphs=False, calibration_per_class=4, screen=False)
+    monkeypatch.setitem(BuildCheckpoint.__init__.__kwdefaults__, "every", 3600.0)
+    calls = []
+    real = builder_mod.global_effect_test
+
+    def fails_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(builder_mod, "global_effect_test", fails_second)
+    ckpt = tmp_path / "g.json.ckpt.json"
+    with pytest.raises(KeyboardInterrupt):
+        GraphBuilder(tiny_cnn(), settings, checkpoint=ckpt).build(data)
+    saved = json.loads(ckpt.read_text())
+    assert list(saved["global"]) == ["conv1"] and list(saved["blocks"]) == ["conv3#0"]  # was pending
+    monkeypatch.setattr(builder_mod, "global_effect_test", real)
+    resumed = GraphBuilder(tiny_cnn(), settings, checkpoint=ckpt)
+    graph = resumed.build(data)
+    assert resumed.reused == 2
+    assert _same(graph, GraphBuilder(tiny_cnn(), settings).build(data))
+
 # ------------------------------------------------------------------ kill -9 and resume
 
 _CHILD = """

@@ -225,3 +225,13 @@ def test_predicted_ablation_spares_a_unit_the_others_restore():
         torch.testing.assert_close(predicted[u], clean, atol=2e-2, rtol=0)
         assert (mean[u] - clean).abs().max() > 0.5
     assert (predicted[2] - mean[2]).abs().mean() < 0.02  # only the sample correlation of a and b
+
+
+def test_unit_out_of_range_is_a_clear_error(cnn):
+    model, units, x = cnn
+    layer = units.layer("conv1")
+    engine = InterventionEngine(model, units, x)
+    with pytest.raises(ValueError, match=r"not in layer 'conv1', which has 6 units"):
+        engine.ablate(layer, range(layer.size + 1))
+    with pytest.raises(ValueError, match="not in layer"):
+        engine.ablate(layer, [-1])

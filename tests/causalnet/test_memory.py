@@ -66,3 +66,17 @@ def test_build_under_a_tiny_budget_keeps_the_same_graph():
     for n, attrs in free.nx.nodes(data=True):
         if attrs.get("xi") is not None:
             assert bounded.nx.nodes[n]["xi"] == pytest.approx(attrs["xi"], rel=1e-6)
+
+
+def test_joint_walk_under_a_tiny_budget_keeps_the_same_graph():
+    x, y = hand_wired_data(30)
+    settings = dict(samples_per_class=12, calibration_per_class=6, intervention="mean", walk="joint")
+    free = GraphBuilder(hand_wired(), BuildSettings(**settings)).build((x, y))
+    tight = GraphBuilder(hand_wired(), BuildSettings(**settings), max_memory=1)
+    bounded = tight.build((x, y))
+    assert tight._per == 1
+    assert set(bounded.nx.edges) == set(free.nx.edges) and free.nx.number_of_edges() > 0
+    for u, v, attrs in free.nx.edges(data=True):
+        for key, value in attrs.items():
+            if isinstance(value, float):
+                assert bounded.nx.edges[u, v][key] == pytest.approx(value, rel=1e-5, abs=1e-7)
