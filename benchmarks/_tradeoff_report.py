@@ -216,6 +216,21 @@ def _cswap_point(rows: list[dict], model: str, sweep: str, level: str, repair: s
             f" (tolerance off in {off} of {len(per_seed)})" if off else "")
 
 
+def paired_rows(rows: list[dict]) -> list[dict]:
+    """``rows`` restricted, at every (model, sweep, level, repair), to the seeds that C-SWAP and
+    every baseline present there have all run, so that "C-SWAP minus the best baseline" compares
+    the same calibration draws (a run that resumes seed by seed is otherwise compared across
+    different seeds). C-SWAP's tolerance-free run counts as C-SWAP; other rows pass unchanged."""
+    seeds: dict[tuple, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for r in rows:
+        if r["status"] == "ok" and r["method"] != "unpruned":
+            method = "cswap" if r["method"] == FORCED else r["method"]
+            seeds[(r["model"], r["sweep"], r["target"], r["repair"])][method].add(r["seed"])
+    common = {k: set.intersection(*by.values()) for k, by in seeds.items()}
+    return [r for r in rows if r["status"] != "ok" or r["method"] == "unpruned"
+            or r["seed"] in common[(r["model"], r["sweep"], r["target"], r["repair"])]]
+
+
 def _versus_point(rows: list[dict], pts: dict, model: str, sweep: str, level: str, repair: str
                   ) -> tuple[dict | None, str, tuple[dict, str] | None]:
     """C-SWAP's point (:func:`_cswap_point`) and the best baseline's (highest mean over seeds,
@@ -322,11 +337,14 @@ def timing_table(rows: list[dict]) -> list[dict]:
 
 
 def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seconds: float,
-                  jobs: list[Job]) -> list[Path]:
+                  jobs: list[Job], plot_stem: str | None = None) -> list[Path]:
+    """The markdown ``STEM.md`` and one PNG per model, sweep and repair, named
+    ``PLOT_STEM_MODEL_...png`` (default ``stem``; zoo names already carry their dataset)."""
     states = job_status(rows, jobs)
-    versus = versus_table(rows)
-    versus_macs = versus_table(rows, "macs")
-    diffs = difference_table(rows)
+    paired = paired_rows(rows)
+    versus = versus_table(paired)
+    versus_macs = versus_table(paired, "macs")
+    diffs = difference_table(paired)
     partial = any(s["state"] != "complete" for s in states)
     md = [f"# Pruning trade-off (no fine-tuning){' - quick smoke run, not for quoting' if 'quick' in stem else ''}",
           "", f"Machine: {machine()}. " + (f"Wall time of this invocation: {seconds:.0f} s (a resumed "
@@ -344,7 +362,9 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           "## Headline: test accuracy (%) at 30 / 50 / 70% of parameters removed", "",
           headline_table(rows), "",
           "## C-SWAP against the best baseline at each level (mean ± sd over seeds where more than "
-          "one ran), parameters budget", "", markdown_table(versus) if versus else "(no rows yet)", "",
+          "one ran), parameters budget", "",
+          "Both sides over the same seeds: the seeds that C-SWAP and every baseline have run at that "
+          "level (a seed still running is left out of this table and the next two).", "", markdown_table(versus) if versus else "(no rows yet)", "",
           "## The same under a MACs budget", "",
           markdown_table(versus_macs) if versus_macs else "(no rows yet)", "",
           "## C-SWAP minus the best baseline at every level, both with the repair (pp; n = seeds; "
@@ -357,7 +377,7 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
                "level)", "", markdown_table(timing), ""]
     md += [f"Command: `{command}`", ""]
     files = [atomic_write_text(out_dir / f"{stem}.md", "\n".join(md))]
-    files += plots(rows, out_dir, stem)
+    files += plots(rows, out_dir, plot_stem or stem)
     return files
 
 

@@ -177,13 +177,13 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
     zoo = ZOO if args.data == "mnist" else FASHION
-    graphs = Path(args.graphs) if args.graphs else RESULTS / "graphs" / ("" if args.data == "mnist" else "fashion")
+    graphs = Path(args.graphs) if args.graphs else RESULTS / "graphs"   # zoo names carry the data
     names = args.models.split(",") if args.models else [n for n in zoo if (graphs / f"{n}.json").is_file()]
     bundle = load_data(args.data)
     fractions = [float(f) for f in args.fractions.split(",") if f]
     overrides = parse_overrides(args.build)
-    suffix = (("" if args.data == "mnist" else "_fashion") + ("" if args.values == "mean" else "_zero")
-              + "".join(f"_{k}-{v}" for k, v in overrides.items()))
+    variant = ("" if args.values == "mean" else "_zero") + "".join(f"_{k}-{v}" for k, v in overrides.items())
+    suffix = ("" if args.data == "mnist" else f"_{args.data}") + variant
     all_rows, all_curve, summary = [], [], []
     for name in names:
         t0 = time.perf_counter()
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         all_rows += rows
         all_curve += curve
         summary += summarise(name, rows, jac, seconds)
-        plot(name, curve, rows, out / f"graph_faithfulness{suffix}_{name}.png")
+        plot(name, curve, rows, out / f"graph_faithfulness{variant}_{name}.png")   # names carry the data
         write_csv(f"graph_faithfulness{suffix}.csv", all_rows, out)   # each model as it finishes
         print(markdown_table([r for r in summary if r["model"] == name]), flush=True)
     write_csv(f"graph_faithfulness{suffix}_curve.csv", all_curve, out)

@@ -327,6 +327,7 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "pruning_tradeoff" + ("" if data == "mnist" else f"_{data}") + ("_quick" if quick else "")
+    plot_stem = "pruning_tradeoff" + ("_quick" if quick else "")   # zoo names carry the data
     if data != "mnist" and not models:
         from causalnet.zoo import zoo_names
 
@@ -336,7 +337,7 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
     if report_only:
         command = (command or "python benchmarks/pruning_tradeoff.py").replace(" --report-only", "")
         command = command + (" --quick" if quick and "--quick" not in command else "")
-        return [store.path] + write_reports(store.rows, out_dir, stem, command, 0.0, jobs)
+        return [store.path] + write_reports(store.rows, out_dir, stem, command, 0.0, jobs, plot_stem)
     data = load_data(data)
     contexts: dict = {}
     start = time.perf_counter()
@@ -346,7 +347,7 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
             run_job(job, store, data, contexts)
     seconds = time.perf_counter() - start
     command = command or ("python benchmarks/pruning_tradeoff.py" + (" --quick" if quick else ""))
-    files = [store.path] + write_reports(store.rows, out_dir, stem, command, seconds, jobs)
+    files = [store.path] + write_reports(store.rows, out_dir, stem, command, seconds, jobs, plot_stem)
     _print_ratios(store.rows)
     return files
 

@@ -65,3 +65,22 @@ def test_latency_report_counts_the_rows_within_the_bar(tmp_path):
     assert "Rows meeting the bar: 1 of 2 (resnet20 cswap round_to=16)" in md
     latency_alignment.plot(rows, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_paired_rows_compare_cswap_and_baselines_on_the_seeds_both_ran():
+    from benchmarks._tradeoff_report import paired_rows
+
+    rows = [{**_row("unpruned", "0", 0.99), "sweep": "-", "repair": "-", "seed": "-"},
+            _row("cswap", "0.5", 0.90), _row("cswap", "0.5", 0.80, seed="1"),   # seed 1: C-SWAP only
+            _row("lamp", "0.5", 0.95), _row("l1", "0.5", 0.94), _row("l1", "0.5", 0.70, seed="1"),
+            _row("cswap", "0.7", "", status="not reached"), _row("cswap_notol", "0.7", 0.85),
+            _row("lamp", "0.7", 0.88)]
+    kept = paired_rows(rows)
+    assert {(r["method"], r["target"], r["seed"]) for r in kept if r["status"] == "ok"} == {
+        ("unpruned", "0", "-"), ("cswap", "0.5", "0"), ("lamp", "0.5", "0"), ("l1", "0.5", "0"),
+        ("cswap_notol", "0.7", "0"), ("lamp", "0.7", "0")}
+    assert any(r["status"] == "not reached" for r in kept)   # other rows pass unchanged
+    table = {r["params removed"]: r for r in pt.versus_table(kept)}
+    assert table["50%"]["C-SWAP - best (pp)"] == "-5.00"       # seed 0 against seed 0 only
+    unpaired = {r["params removed"]: r for r in pt.versus_table(rows)}
+    assert unpaired["50%"]["C-SWAP - best (pp)"] == "-10.00"   # seeds 0+1 against seed 0
