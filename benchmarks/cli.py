@@ -58,7 +58,8 @@ def _run_part(part: str, args) -> None:
         mod = _module("graph_faithfulness", part)
         argv = ["--data", args.data] + (["--models", args.models] if args.models else [])
         if args.quick:
-            argv += ["--models", args.models or "lenet5", "--per-class", "10", "--no-jaccard"]
+            quick_model = "lenet5" if args.data == "mnist" else f"{args.data}_lenet5"
+            argv += ["--models", args.models or quick_model, "--per-class", "10", "--no-jaccard"]
         mod.main(argv + (["--out", str(out)] if out else []))
 
 
