@@ -28,8 +28,8 @@ Then one change at a time on top of the defaults:
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
 BatchNorm re-estimation, and least-squares reconstruction) and measured on the 10k MNIST test
-images. The named
-baseline, global L1 magnitude with the same repair, runs in the same process.
+images (Fashion-MNIST for the ``fashion_*`` models). The named baseline, global L1 magnitude
+with the same repair, and LAMP, the best baseline on Fashion-MNIST, run in the same process.
 
 Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--quick]
 [--only TEXT ...]``;
@@ -60,6 +60,10 @@ NAIVE = CswapSettings(rank_by="harm", rescore_every=2, objective="loglik").repla
 
 REPAIRS = [("bias", "bn"), ("lsq",)]
 
+# the named baseline, and LAMP (the best baseline with the lsq repair on Fashion-MNIST)
+BASELINE_ROWS = [("l1", "baseline: global L1 magnitude (same repair)"),
+                 ("lamp", "baseline: LAMP (same repair)")]
+
 STEPS = [
     ("naive: zero-ablation scores on the un-repaired net, no checks, rank by harm", {}),
     ("+ mean-ablation scores on the masked (= folded) net", {"scoring_ablation": "mean"}),
@@ -71,6 +75,8 @@ STEPS = [
 
 VARIANTS = [
     ("defaults, objective: KL to the original predictions", {"objective": "kl"}),
+    ("defaults, tolerance off (max_drop 100: no chunk is undone)", {"max_drop": 100.0}),
+    ("defaults, objective: KL, tolerance off", {"objective": "kl", "max_drop": 100.0}),
     ("defaults + per-layer budgets from the graph", {"budgets": "graph"}),
     ("defaults + magnitude tie-break (non-significant scores)", {"tie_break": "magnitude"}),
     ("defaults + budgets + magnitude tie-break", {"budgets": "graph", "tie_break": "magnitude"}),
@@ -107,7 +113,8 @@ def main(argv=None) -> int:
     name = "lenet5" if args.quick else args.model
     levels = [0.3] if args.quick else sorted(args.levels)
     model = load_model(f"zoo:{name}")
-    data = load_data("mnist")
+    dataset = "fashion" if name.startswith("fashion_") else "mnist"   # the zoo's names carry their data
+    data = load_data(dataset)
     graph = CausalGraph.load(RESULTS / "graphs" / f"{name}.json")
     test = (data.eval.images[:2000], data.eval.targets[:2000]) if args.quick else data.eval
     base = CswapSettings(calibration_per_class=20, seed=args.seed)
@@ -130,11 +137,11 @@ def main(argv=None) -> int:
         rows.append(row)
         print(row, flush=True)
 
-    start = time.perf_counter()
-    ranking = BaselineRanking("l1", model, x_cal, y_cal, example, seed=args.seed)
-    measure("baseline: global L1 magnitude (same repair)",
-            {round(lv, 6): ranking.removal(target_params=lv) for lv in levels},
-            time.perf_counter() - start, "target reached")
+    for method, label in BASELINE_ROWS:
+        start = time.perf_counter()
+        ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=args.seed)
+        measure(label, {round(lv, 6): ranking.removal(target_params=lv) for lv in levels},
+                time.perf_counter() - start, "target reached")
     settings = NAIVE.replace(calibration_per_class=base.calibration_per_class, seed=args.seed,
                              target_params=levels[-1])
     runs = []
@@ -151,14 +158,15 @@ def main(argv=None) -> int:
 
     stem = "cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}"
     if args.only:
-        rows = _merged(RESULTS / f"{stem}.csv", rows, ["baseline: global L1 magnitude (same repair)",
-                                                       *(label for label, _ in runs)])
+        rows = _merged(RESULTS / f"{stem}.csv", rows, [label for _, label in BASELINE_ROWS]
+                       + [label for label, _ in runs])
     write_csv(f"{stem}.csv", rows)
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")
     if args.only:
         cmd += " --only " + " ".join(f"'{t}'" for t in args.only)
-    md = (f"# C-SWAP ingredients, one at a time ({name}, MNIST test accuracy)\n\n"
+    title = "MNIST" if dataset == "mnist" else "Fashion-MNIST"
+    md = (f"# C-SWAP ingredients, one at a time ({name}, {title} test accuracy)\n\n"
           f"Each row up to the defaults adds one ingredient to the row above; the rows after "
           f"change one thing in the defaults. Every pruned model is removed physically "
           f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
