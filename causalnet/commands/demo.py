@@ -70,8 +70,10 @@ def _print_faithfulness(graph_path: Path) -> None:
     print(f"class graphs on {FAITHFULNESS_PER_CLASS} held-out test images per class (mean ablation; "
           "`causalnet bench graphs` compares them with Captum's rankings):")
     print("  sufficiency: class accuracy with only the graph's units on in the layers it covers; "
-          "necessity: points lost by the class and by the others with the graph's units off")
-    def lost(frac: float) -> str:   # accuracy points lost, never "-0.0"
+          "necessity: the change in accuracy points of the class and of the others with the graph's "
+          "units off")
+
+    def lost(frac: float) -> str:   # signed change in points, never "-0.0"
         return f"{-100 * frac + 0.0:+.1f}"
 
     for c in sorted({c for c, _ in rows}):
