@@ -182,6 +182,11 @@ def unit_forward_cost(model_spec: str, n: int = 8, repeats: int = 3) -> tuple[fl
     return statistics.median(clean), statistics.median(inter)
 
 
+def _pool_size(samples: int, calibration: int) -> int:
+    """Images to draw for a model's folder: enough for every class's samples and calibration."""
+    return max(CLASSES * 3 * (samples + calibration), 48)
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "causalnet", *args]
 
@@ -189,7 +194,7 @@ def _cli(*args: str) -> list[str]:
 def measure_model(name: str, work: Path, samples: int, calibration: int, threads: int) -> dict:
     spec = MODELS[name]
     folder, weights = work / f"{name}_images", work / f"{name}.safetensors"
-    n_images = max(CLASSES * 3 * (samples + calibration), 48)
+    n_images = _pool_size(samples, calibration)
     counts = prepare(spec, folder, weights, n_images)
     print(f"{name}: images per predicted class {counts}", flush=True)
     model_spec = f"{spec}?num_classes={CLASSES}@{weights}"
@@ -238,7 +243,7 @@ def measure_ranks(name: str, work: Path, samples: int, calibration: int, *, fast
     spec = MODELS[name]
     weights, folder = work / f"{name}.safetensors", work / f"{name}_images"
     if not weights.is_file() or not folder.is_dir():   # a fresh work folder: same inputs as the row
-        prepare(spec, folder, weights, max(CLASSES * 3 * (samples + calibration), 48))
+        prepare(spec, folder, weights, _pool_size(samples, calibration))
     model_spec = f"{spec}?num_classes={CLASSES}@{weights}"
     args = ["build", "--model", model_spec, "--data", f"folder:{folder}?size=224",
             *(["--fast"] if fast else []),
