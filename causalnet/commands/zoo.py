@@ -55,7 +55,7 @@ def register(subparsers) -> None:
                     help="train on this dataset spec instead of the recipe's (recorded on the card); "
                          "the fashion_* entries already train on `fashion`")
     tp.add_argument("--no-resume", action="store_true",
-                    help="start over even if OUT/NAME.train-state.pt holds finished epochs")
+                    help="start over even if OUT/NAME.train-state.safetensors holds finished epochs")
     tp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     tp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     tp.set_defaults(func=_train)

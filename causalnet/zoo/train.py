@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from ..data import FASHION_MEAN, FASHION_STD, MNIST_MEAN, MNIST_STD, load_data
@@ -69,14 +72,43 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 
 def _resume_path(out_dir: Path, name: str) -> Path:
-    return out_dir / f"{name}.train-state.pt"
+    return out_dir / f"{name}.train-state.safetensors"
 
 
 def _save_state(path: Path, epoch: int, model, opt, sched, gen, train_seconds: float) -> None:
-    state = {"epoch": epoch, "model": model.state_dict(), "opt": opt.state_dict(),
-             "sched": sched.state_dict(), "gen": gen.get_state(),
-             "rng": torch.get_rng_state(), "train_seconds": train_seconds}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Everything a resumed run needs, as safetensors (no pickle): the tensors of the model, the
+    optimiser's per-parameter state and the random generators, and the plain rest (epoch,
+    optimiser groups, schedule) as JSON in the file's metadata."""
+    opt_sd = opt.state_dict()
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    opt_plain: dict = {}
+    for i, st in opt_sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"opt.{i}.{k}"] = v.contiguous()
+            else:
+                opt_plain.setdefault(str(i), {})[k] = v
+    tensors["gen"], tensors["rng"] = gen.get_state(), torch.get_rng_state()
+    plain = {"epoch": epoch, "train_seconds": train_seconds, "sched": sched.state_dict(),
+             "param_groups": opt_sd["param_groups"], "opt_plain": opt_plain}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"state": json.dumps(plain)}))
+
+
+def _load_state(path: Path) -> dict:
+    """The state :func:`_save_state` wrote, as ``model`` / ``opt`` / ``sched`` state dicts,
+    ``gen`` / ``rng`` states, ``epoch`` and ``train_seconds``."""
+    with safe_open(str(path), framework="pt") as f:
+        plain = json.loads(f.metadata()["state"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    opt_state: dict = {int(i): dict(v) for i, v in plain["opt_plain"].items()}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, k = key.split(".", 2)
+            opt_state.setdefault(int(i), {})[k] = v
+    return {"epoch": plain["epoch"], "train_seconds": plain["train_seconds"], "sched": plain["sched"],
+            "model": {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+            "opt": {"state": opt_state, "param_groups": plain["param_groups"]},
+            "gen": tensors["gen"], "rng": tensors["rng"]}
 
 
 def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = True,
@@ -87,20 +119,19 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
 
     Args:
         name: a zoo entry (``causalnet zoo list``).
-        out_dir: folder for the weights, the card and, while training, ``NAME.train-state.pt``
+        out_dir: folder for the weights, the card and, while training, ``NAME.train-state.safetensors``
             (model, optimiser, schedule and RNG state after each finished epoch).
         show_progress: a progress bar per epoch.
         epochs: override the recipe's epoch count.
         threads: torch CPU threads.
         dataset: train on this dataset spec instead of the recipe's (recorded on the card).
-        resume: continue from ``NAME.train-state.pt`` when one is there (same recipe and
+        resume: continue from ``NAME.train-state.safetensors`` when one is there (same recipe and
             epochs); the result equals an uninterrupted run's. The state file is removed once
             the checkpoint is written.
 
     Returns:
         The card (a dict), also written as ``NAME.json``.
     """
-    from safetensors.torch import save_file
 
     entry = zoo_entry(name)
     recipe = entry.recipe if dataset is None else replace(entry.recipe, dataset=dataset)
@@ -126,7 +157,7 @@ def train_zoo_model(name: str, out_dir: str | Path, *, show_progress: bool = Tru
     state_path = _resume_path(out_dir, name)
     first_epoch, done_seconds = 0, 0.0
     if resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True)  # tensors and plain containers only
+        state = _load_state(state_path)
         if state["sched"].get("total_steps") == n_epochs * steps_per_epoch:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["opt"])

@@ -24,9 +24,9 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch,
     monkeypatch.setattr(train_mod, "_save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_mod.train_zoo_model("lenet5", tmp_path / "cut", epochs=2, show_progress=False)
-    assert (tmp_path / "cut" / "lenet5.train-state.pt").is_file()
+    assert (tmp_path / "cut" / "lenet5.train-state.safetensors").is_file()
     assert not (tmp_path / "cut" / "lenet5.json").exists()
     monkeypatch.setattr(train_mod, "_save_state", real_save)
     resumed = train_mod.train_zoo_model("lenet5", tmp_path / "cut", epochs=2, show_progress=False)
     assert resumed["fingerprint"] == whole["fingerprint"]
-    assert not (tmp_path / "cut" / "lenet5.train-state.pt").exists()
+    assert not (tmp_path / "cut" / "lenet5.train-state.safetensors").exists()
