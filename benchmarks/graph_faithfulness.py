@@ -14,13 +14,15 @@ graphs built (same settings as the committed graph, class graphs only) from two 
 of the training split.
 
 Run: ``python benchmarks/graph_faithfulness.py [--data mnist|fashion] [--models a,b]``; writes
-``benchmarks/results/graph_faithfulness[_fashion].{csv,md}``, ``..._curve.csv`` and one PNG per
-model (``graph_faithfulness_NAME.png``).
+``benchmarks/results/graph_faithfulness[_fashion].{csv,md}``, ``..._curve.csv``,
+``..._summary.csv`` and one PNG per model (``graph_faithfulness_NAME.png``). ``--models`` adds
+(or replaces) those models' rows and keeps the other models' rows of an earlier run.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import sys
 import time
@@ -151,6 +153,24 @@ def summarise(name: str, rows: list[dict], jaccard: dict[int, float] | None, sec
     return out
 
 
+def _number(v: str):
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def earlier_rows(out: Path, suffix: str, names: list[str]) -> dict[str, list[dict]]:
+    """The rows of the models *not* in ``names`` from an earlier run's CSV files (per-class rows,
+    curve, summary), so that measuring one model adds it to the tables instead of replacing them."""
+    kept = {}
+    for key, stem in (("rows", ""), ("curve", "_curve"), ("summary", "_summary")):
+        path = out / f"graph_faithfulness{suffix}{stem}.csv"
+        rows = list(csv.DictReader(path.open())) if path.is_file() else []
+        kept[key] = [{k: _number(v) for k, v in r.items()} for r in rows if r["model"] not in names]
+    return kept
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="mnist", choices=("mnist", "fashion"))
@@ -185,6 +205,7 @@ def main(argv=None) -> int:
     variant = ("" if args.values == "mean" else "_zero") + "".join(f"_{k}-{v}" for k, v in overrides.items())
     suffix = ("" if args.data == "mnist" else f"_{args.data}") + variant
     all_rows, all_curve, summary = [], [], []
+    kept = earlier_rows(out, suffix, names)
     for name in names:
         t0 = time.perf_counter()
         model = load_zoo_model(name).eval()
@@ -209,9 +230,14 @@ def main(argv=None) -> int:
         all_curve += curve
         summary += summarise(name, rows, jac, seconds)
         plot(name, curve, rows, out / f"graph_faithfulness{variant}_{name}.png")   # names carry the data
-        write_csv(f"graph_faithfulness{suffix}.csv", all_rows, out)   # each model as it finishes
+        # each model as it finishes, after the other models' rows of an earlier run
+        write_csv(f"graph_faithfulness{suffix}.csv", kept["rows"] + all_rows, out)
+        write_csv(f"graph_faithfulness{suffix}_summary.csv", kept["summary"] + summary, out)
         print(markdown_table([r for r in summary if r["model"] == name]), flush=True)
-    write_csv(f"graph_faithfulness{suffix}_curve.csv", all_curve, out)
+    write_csv(f"graph_faithfulness{suffix}_curve.csv", kept["curve"] + all_curve, out)
+    order = {n: i for i, n in enumerate(zoo)}
+    summary = sorted(kept["summary"] + summary, key=lambda r: order.get(r["model"], len(order)))
+    merged = sorted({r["model"] for r in kept["summary"]}, key=lambda n: order.get(n, len(order)))
     md = (f"# Class-graph faithfulness ({args.data})\n\nMachine: {machine()}. "
           f"`python benchmarks/graph_faithfulness.py --data {args.data}"
           f"{' --models ' + args.models if args.models else ''}"
@@ -223,7 +249,9 @@ def main(argv=None) -> int:
           "training images per class). Means over classes; size, sufficiency and margin over "
           "the classes whose graph is non-empty (an empty graph claims nothing: `empty_graphs`). "
           "`size_covered`: graph units / units of the layers the graph covers; `size_all`: / all "
-          "units; `jaccard`: class graphs from two disjoint halves of the training split.\n\n"
+          "units; `jaccard`: class graphs from two disjoint halves of the training split."
+          + (f" Rows of {', '.join(merged)}: from an earlier run into the same files (kept from "
+             "its CSV files)." if merged else "") + "\n\n"
           + markdown_table(summary) + "\n")
     atomic_write_text(out / f"graph_faithfulness{suffix}.md", md)
     return 0

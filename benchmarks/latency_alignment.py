@@ -12,9 +12,12 @@ the MACs ratio, the speed-up at batch 64 and their quotient (the C-SWAP issue's 
 
 Latency: the fastest of ``RUNS`` timed forwards after a warm-up (:func:`pruning.report.latency_ms`,
 channels_last, 2 torch threads), a model's variants taking turns in each round; the planning
-runs first, then every timing, so run it on a quiet machine. Output: ``benchmarks/results/latency_alignment.{csv,md,png}``.
+runs first, then every timing, so run it on a quiet machine.
 
-    python benchmarks/latency_alignment.py [--models resnet20 vgg11_bn] [--level 0.5]
+    python benchmarks/latency_alignment.py [--models resnet20 vgg11_bn] [--level 0.5] [--budget macs]
+
+writes ``latency_alignment[_fashion][_macs].{csv,md,png}`` (``_fashion`` for the Fashion-MNIST
+zoo, ``_macs`` for ``--budget macs``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ DEFAULT_MODELS = ("resnet20", "vgg11_bn")  # MobileNetV2's C-SWAP plans take ~15
 METHODS = ("cswap", "cswap_notol", "l1", "lamp", "fpgm")  # cswap_notol: C-SWAP, tolerance off
 ROUNDINGS = (None, 8, 16)
 RUNS = 15
+DATA_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 
 
 def _latencies(models: list, input_shape, batch: int) -> list[float]:
@@ -51,7 +55,8 @@ def _latencies(models: list, input_shape, batch: int) -> list[float]:
     return best
 
 
-def run(models, methods, roundings, level: float, eval_images: int | None) -> list[dict]:
+def run(models, methods, roundings, level: float, eval_images: int | None,
+        budget: str = "params") -> list[dict]:
     from causalnet.data import load_data
     from causalnet.evaluate import accuracy, count_macs_params
     from causalnet.graph import CausalGraph
@@ -76,11 +81,13 @@ def run(models, methods, roundings, level: float, eval_images: int | None) -> li
             for rt in roundings:
                 start = time.perf_counter()
                 causal = method.startswith("cswap")
+                target = {f"target_{budget}": level}
                 pruned, _, info = prune(model, data, graph=graph if causal else None,
-                                        method="cswap" if causal else method, target_params=level,
+                                        method="cswap" if causal else method, **target,
                                         round_to=rt, max_drop=float("inf") if method == "cswap_notol" else 1.0)
                 macs, params = count_macs_params(pruned, shape)
-                print(f"{name} {method} round_to={rt}: {1 - params / params0:.3f} params removed, "
+                print(f"{name} {method} round_to={rt}: {1 - params / params0:.3f} params, "
+                      f"{1 - macs / macs0:.3f} MACs removed, "
                       f"{time.perf_counter() - start:.0f} s", flush=True)
                 pruned_models.append((name, method, rt or "none", pruned, macs, params,
                                       time.perf_counter() - start, info["stopped"]))
@@ -108,7 +115,26 @@ def run(models, methods, roundings, level: float, eval_images: int | None) -> li
     return rows
 
 
-def report(rows: list[dict], level: float, eval_images: int | None) -> str:
+def dataset_of(models) -> str:
+    """The one dataset the zoo ``models`` were trained on (its spec: ``mnist`` or ``fashion``)."""
+    from causalnet.zoo import zoo_entry
+
+    specs = sorted({zoo_entry(m).recipe.dataset.split(":")[0] for m in models})
+    if len(specs) != 1:
+        raise SystemExit(f"give models of one dataset per run (got {', '.join(specs)}): the "
+                         "outputs are named after it")
+    return specs[0]
+
+
+def suffix(data: str, budget: str) -> str:
+    """Output-name suffix: ``latency_alignment[_fashion][_macs]``."""
+    return ("" if data == "mnist" else f"_{data}") + ("" if budget == "params" else f"_{budget}")
+
+
+def report(rows: list[dict], level: float, eval_images: int | None, data: str = "mnist",
+           budget: str = "params", command: str = "python benchmarks/latency_alignment.py") -> str:
+    from pruning.report import cpu_vector_width
+
     shown = [{"model": r["model"], "method": r["method"], "round to": r["round_to"],
               "test acc %": r["accuracy"], "params removed": r["params_removed"],
               "MACs ratio": f"x{r['macs_ratio']:.2f}", "speed-up (64)": f"x{r['speedup_b64']:.2f}",
@@ -119,15 +145,16 @@ def report(rows: list[dict], level: float, eval_images: int | None) -> str:
     named = sorted({f"{r['model']} {r['method']} round_to={r['round_to']}" for r in met})
     return "\n\n".join([
         "# Latency against MACs: the widths kept decide",
-        f"Every CNN of the zoo pruned to {level:.0%} of its parameters removed, lsq repair, no "
-        f"fine-tuning; accuracy on {'all 10,000' if eval_images is None else eval_images} MNIST test "
+        f"Every CNN of the zoo pruned to {level:.0%} of its {'parameters' if budget == 'params' else 'MACs'} "
+        f"removed, lsq repair, no fine-tuning; accuracy on "
+        f"{'all 10,000' if eval_images is None else eval_images} {DATA_NAMES.get(data, data)} test "
         f"images. Latency: fastest of {RUNS} forwards (a model's variants timed in turn), channels_last, {machine()}, CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}. The C-SWAP issue's bar: MACs ratio / speed-up "
-        "at batch 64 at most 1.3.",
+        f"{torch.backends.cpu.get_cpu_capability()} (`--round-to auto` = {cpu_vector_width()} here). "
+        "The C-SWAP issue's bar: MACs ratio / speed-up at batch 64 at most 1.3.",
         markdown_table(shown),
         f"Rows meeting the bar: {len(met)} of {sum(r['method'] != 'unpruned' for r in rows)} "
         f"({', '.join(named) or 'none'}).",
-        "Command: `python benchmarks/latency_alignment.py`"])
+        f"Command: `{command}`"])
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -162,15 +189,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", choices=MODELS, default=list(DEFAULT_MODELS))
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
-    ap.add_argument("--level", type=float, default=0.5, help="fraction of parameters removed (default 0.5)")
+    ap.add_argument("--level", type=float, default=0.5, help="fraction removed (default 0.5)")
+    ap.add_argument("--budget", choices=("params", "macs"), default="params",
+                    help="what --level is a fraction of (default params)")
     ap.add_argument("--eval-images", type=int, default=None, help="test images (default: all 10,000)")
     args = ap.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    rows = run(args.models, args.methods, ROUNDINGS, args.level, args.eval_images)
-    write_csv("latency_alignment.csv", rows)
-    atomic_write_text(RESULTS / "latency_alignment.md", report(rows, args.level, args.eval_images) + "\n")
-    plot(rows, RESULTS / "latency_alignment.png")
-    print(f"wrote {RESULTS / 'latency_alignment.md'}")
+    data = dataset_of(args.models)
+    stem = "latency_alignment" + suffix(data, args.budget)
+    rows = run(args.models, args.methods, ROUNDINGS, args.level, args.eval_images, args.budget)
+    command = "python benchmarks/latency_alignment.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    write_csv(f"{stem}.csv", rows)
+    atomic_write_text(RESULTS / f"{stem}.md",
+                      report(rows, args.level, args.eval_images, data, args.budget, command.strip()) + "\n")
+    plot(rows, RESULTS / f"{stem}.png")
+    print(f"wrote {RESULTS / (stem + '.md')}")
     return 0
 
 

@@ -24,3 +24,16 @@ def test_captum_rankings_put_the_wired_unit_first():
     for method in ("LayerConductance", "LayerFeatureAblation"):
         for c in (0, 1):
             assert int(np.argmax(ranks[method]["1"][c])) == c
+
+
+def test_earlier_rows_keep_only_the_models_not_remeasured(tmp_path):
+    from benchmarks._common import write_csv
+    from benchmarks.graph_faithfulness import earlier_rows
+
+    for stem in ("", "_curve", "_summary"):
+        write_csv(f"graph_faithfulness_fashion{stem}.csv",
+                  [{"model": "a", "units": 3, "method": "graph"},
+                   {"model": "b", "units": 5, "method": "graph"}], tmp_path)
+    kept = earlier_rows(tmp_path, "_fashion", ["b", "c"])
+    assert all(rows == [{"model": "a", "units": 3.0, "method": "graph"}] for rows in kept.values())
+    assert earlier_rows(tmp_path, "_zero", ["a"]) == {"rows": [], "curve": [], "summary": []}
