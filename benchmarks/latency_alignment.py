@@ -185,6 +185,13 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _rounding(text: str) -> int | None:
+    """``none``, or what ``causalnet prune --round-to`` accepts (a positive integer, ``auto``)."""
+    from pruning.cli import _round_to
+
+    return None if text == "none" else _round_to(text)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", choices=MODELS, default=list(DEFAULT_MODELS))
@@ -193,11 +200,14 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", choices=("params", "macs"), default="params",
                     help="what --level is a fraction of (default params)")
     ap.add_argument("--eval-images", type=int, default=None, help="test images (default: all 10,000)")
+    ap.add_argument("--round-to", nargs="+", type=_rounding, default=None, metavar="none|N|auto",
+                    help="the roundings compared (default: none 8 16); auto is the CPU's vector width")
     args = ap.parse_args(argv)
+    roundings = ROUNDINGS if args.round_to is None else tuple(dict.fromkeys(args.round_to))
     torch.set_num_threads(min(2, torch.get_num_threads()))
     data = dataset_of(args.models)
     stem = "latency_alignment" + suffix(data, args.budget)
-    rows = run(args.models, args.methods, ROUNDINGS, args.level, args.eval_images, args.budget)
+    rows = run(args.models, args.methods, roundings, args.level, args.eval_images, args.budget)
     command = "python benchmarks/latency_alignment.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     write_csv(f"{stem}.csv", rows)
