@@ -59,7 +59,7 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           target_macs: float | None = None, max_drop: float | None = None, repair: Sequence[str] = DEFAULT_REPAIR,
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
           chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
-          score_per_class: int = 10, seed: int = 0,
+          score_per_class: int = 10, seed: int = 0, screen: bool = False,
           show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
     MACs removed, with the same training-free repair for every method.
@@ -76,6 +76,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         repair: any of ``"bias"``, ``"bn"``, ``"lsq"`` (default ``("lsq",)``; empty: none).
         rescore_every, round_to, chunk, rank_by, objective, score_per_class: see
             :class:`pruning.CswapSettings`.
+        screen: C-SWAP's fast mode: each re-score ablates only the units a first-order
+            estimate ranks first (``CswapSettings.screen``).
         calibration_per_class: calibration images per class (drawn once, seeded).
         seed: the calibration draw's seed.
         show_progress: show C-SWAP's progress bar.
@@ -90,7 +92,7 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
     settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
                              rescore_every=rescore_every, round_to=round_to, chunk=chunk, rank_by=rank_by,
                              objective=objective, score_per_class=score_per_class,
-                             calibration_per_class=calibration_per_class, seed=seed)
+                             calibration_per_class=calibration_per_class, seed=seed, screen=screen)
     settings.validate()
     fingerprint = model_fingerprint(model)          # hashed once: the graph check and the plan
     if graph is not None:
@@ -106,7 +108,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         removal = result.removal
         info.update({"history": result.history, "scores": result.scores, "stopped": result.stopped,
                      "calibration_accuracy": result.calibration_accuracy,
-                     "base_calibration_accuracy": result.base_calibration_accuracy})
+                     "base_calibration_accuracy": result.base_calibration_accuracy,
+                     "exact_scores": result.exact_scores})
     else:
         ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=seed, units=units)
         removal = ranking.removal(target_params=target_params, target_macs=target_macs, round_to=round_to)

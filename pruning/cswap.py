@@ -7,7 +7,8 @@ means are folded into the readers' biases) and repeats:
 1. score every remaining unit by the effect of *mean* ablation on the true-class log-likelihood,
    measured on the current, repaired (BatchNorm re-estimated) network - the operation pruning +
    repair will really perform (``--rescore-every`` chunks; the first scores can come from the
-   saved graph);
+   saved graph). Fast mode (``screen``) ablates only the units a first-order estimate ranks
+   first, enough to cover a few chunks, and ranks the others by their estimate, after them;
 2. order units by harm per parameter removed (units whose removal helps - detrimental - first;
    ties: units in fewer class graphs first);
 3. take a chunk (about ``chunk`` of the parameters), mask it jointly, re-estimate BatchNorm and
@@ -34,7 +35,7 @@ from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError
 from causalnet.evaluate import accuracy, true_class_logp
 from causalnet.graph import CausalGraph
-from causalnet.interventions import Ablation, InterventionEngine
+from causalnet.interventions import Ablation, InterventionEngine, first_order_effects
 from causalnet.masking import UnitMask
 from causalnet.progress import progress
 from causalnet.units import UnitMap, discover_units
@@ -89,6 +90,9 @@ class CswapSettings:
     round_to: int | None = None           # keep a multiple of this many units per layer
     rank_by: str = "harm_per_cost"        # harm_per_cost | harm
     objective: str = "loglik"             # loglik: true-class log-likelihood | kl: KL to the original
+    screen: bool = False                  # fast mode: exact re-scores only for the units a
+    #                                       first-order estimate ranks first (screen_cover chunks)
+    screen_cover: float = 4.0             # ... enough of them to cover this many chunks' cost
     seed: int = 0
     ingredients: CswapIngredients = field(default_factory=CswapIngredients)
 
@@ -110,6 +114,8 @@ class CswapSettings:
             raise CausalnetInputError(f"chunk must be in (0, 1], got {self.chunk}")
         if self.round_to is not None and self.round_to < 1:
             raise CausalnetInputError("--round-to must be a positive integer")
+        if not self.screen_cover >= 1:
+            raise CausalnetInputError(f"screen_cover is a number of chunks, at least 1; got {self.screen_cover}")
         self.ingredients.validate()
 
     def replace(self, **changes) -> CswapSettings:
@@ -140,6 +146,16 @@ class CswapResult:
     seconds: float
     stopped: str
     snapshots: dict[float, dict[str, list[int]]] = field(default_factory=dict)  # milestone -> removal
+    exact_scores: int = 0                   # single-unit ablations run (fewer in fast mode)
+
+
+def rank(harm: float, cost: float, rank_by: str = "harm_per_cost") -> float:
+    """Where a unit goes in the removal order (lowest first): its harm (minus its score), or its
+    harm per unit of cost; a unit whose removal helps (negative harm) goes first, the more so
+    the more it removes."""
+    if rank_by == "harm":
+        return harm
+    return harm / cost if harm > 0 else harm * cost
 
 
 def auto_tolerance(n_calibration: int, points: float = 1.0) -> float:
@@ -237,12 +253,20 @@ class CswapPlanner:
         self._caps: dict[str, int] | None = None            # per-layer budgets (budgets="graph")
         self._magnitude: dict[str, np.ndarray] | None = None  # L1 tie-break (tie_break="magnitude")
         self._chunk_items = 0                               # items (units or blocks) in the last chunk
+        self._exact: dict[str, set[int]] | None = None      # units scored exactly (fast mode)
+        self.exact_scores = 0                               # single-unit ablations run by the plan
 
     def _score(self, work: nn.Module, units: UnitMap, alive: dict[str, list[int]],
-               x: torch.Tensor, y: torch.Tensor, reference: torch.Tensor) -> dict[str, np.ndarray]:
+               x: torch.Tensor, y: torch.Tensor, reference: torch.Tensor, *,
+               counts: dict[str, int] | None = None, costs=None, budget: float = 0.0) -> dict[str, np.ndarray]:
         """Per alive unit, how much mean-ablating it on the masked network helps the objective
         (negative: it harms): the mean log-ratio of p_y ("loglik"), or minus the rise of the
-        KL divergence from the original model's predictions ``reference`` ("kl")."""
+        KL divergence from the original model's predictions ``reference`` ("kl").
+
+        With ``settings.screen`` every alive unit first gets a first-order estimate (one
+        forward and backward for all of them), and only the units that estimate ranks first,
+        enough to cover ``screen_cover`` chunks of ``budget``, are ablated one by one; the others
+        keep their estimate and are ranked after every exactly scored unit."""
         # predictions are fitted on the calibration images, as the least-squares repair is
         fit = self._x_fit if self.settings.ingredients.scoring_ablation == "predicted" else None
         engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.ingredients.scoring_ablation),
@@ -255,17 +279,47 @@ class CswapPlanner:
             def value(logits):
                 return true_class_logp(logits, y)
         clean = value(engine.clean)
-        out = {}
+        exact, out = alive, {}
+        if self.settings.screen:
+            out, exact = self._screen(engine, units, alive, value, counts or {}, costs, budget)
+            self._exact = {n: set(v) for n, v in exact.items()}
         for layer in units:
-            scores = np.full(layer.size, np.nan)
+            scores = out.get(layer.name, np.full(layer.size, np.nan))
             se = np.full(layer.size, np.nan)
-            if alive.get(layer.name):
-                diff = (value(engine.ablate(layer, alive[layer.name])) - clean).double()
-                scores[alive[layer.name]] = diff.mean(1).numpy()
-                se[alive[layer.name]] = (diff.std(1) / math.sqrt(max(diff.shape[1], 1))).numpy()
+            if exact.get(layer.name):
+                diff = (value(engine.ablate(layer, exact[layer.name])) - clean).double()
+                scores[exact[layer.name]] = diff.mean(1).numpy()
+                se[exact[layer.name]] = (diff.std(1) / math.sqrt(max(diff.shape[1], 1))).numpy()
+                self.exact_scores += len(exact[layer.name])
             out[layer.name] = scores
             self._se[layer.name] = se
         return out
+
+    def _screen(self, engine: InterventionEngine, units: UnitMap, alive: dict[str, list[int]], value,
+                counts: dict[str, int], costs, budget: float
+                ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+        """First-order score estimates of every alive unit (:func:`causalnet.interventions.
+        first_order_effects`), and the units to score exactly: best first by :func:`rank`, until
+        their cost covers ``screen_cover`` times ``budget``."""
+        s = self.settings
+        estimates, ranked = {}, []
+        for layer in units:
+            if not alive.get(layer.name):
+                continue
+            est = np.full(layer.size, np.nan)
+            est[alive[layer.name]] = first_order_effects(engine, layer, value)[alive[layer.name]].mean(1).double().numpy()
+            estimates[layer.name] = est
+            cost = max(marginal_cost(costs, counts, layer.name, s.key), 1)
+            ranked += [(rank(-est[u], cost, s.rank_by), layer.name, u, cost) for u in alive[layer.name]]
+        ranked.sort()
+        chosen: dict[str, list[int]] = {}
+        covered = 0.0
+        for _, name, u, cost in ranked:
+            if covered >= s.screen_cover * budget:
+                break
+            chosen.setdefault(name, []).append(u)
+            covered += cost
+        return estimates, {n: sorted(v) for n, v in chosen.items()}
 
     def plan(self, data: DataBundle | None, example: torch.Tensor | None = None,
              milestones: tuple[float, ...] = (), *,
@@ -310,6 +364,8 @@ class CswapPlanner:
         if s.ingredients.repair_in_loop == "lsq":
             _add_zero_biases(work, units)
         self._se = {}
+        self._exact = None
+        self.exact_scores = 0
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
                       if s.ingredients.budgets == "graph" and self.graph is not None else None)
         self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.ingredients.tie_break == "magnitude" else None
@@ -338,7 +394,8 @@ class CswapPlanner:
                     break
                 alive = {n: sorted(set(range(layers[n].size)) - removed[n]) for n in layers}
                 if scores is None or (s.rescore_every and chunks_since_score >= s.rescore_every):
-                    scores = self._score(work, units, alive, x_score, y_score, reference)
+                    scores = self._score(work, units, alive, x_score, y_score, reference, counts=counts,
+                                         costs=costs, budget=chunk_frac * total)
                     chunks_since_score = 0
                 chunk = self._next_chunk(scores, members, alive, counts, costs,
                                          min(chunk_frac * total, stops[0] - done))
@@ -390,7 +447,7 @@ class CswapPlanner:
                            scores={n: [float(v) for v in arr] for n, arr in (scores or {}).items()},
                            calibration_accuracy=acc, base_calibration_accuracy=base_acc,
                            removed_fraction=fraction, seconds=time.perf_counter() - start,
-                           stopped=stopped, snapshots=snapshots)
+                           stopped=stopped, snapshots=snapshots, exact_scores=self.exact_scores)
 
     def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:
         """Units in order of harm per cost until ``budget`` (params or MACs) is covered; a chunk
@@ -407,17 +464,17 @@ class CswapPlanner:
             se = self._se.get(name)
             cost = max(marginal_cost(costs, counts, name, key), 1)
             ranked = []
+            exact = None if self._exact is None else self._exact.get(name, set())
             for u in units_alive:
                 harm = -scores[name][u]
-                if s.rank_by == "harm":
-                    rank = harm
-                else:
-                    rank = harm / cost if harm > 0 else harm * cost
+                order = rank(harm, cost, s.rank_by)
                 tie = 0.0
                 if magnitude is not None and se is not None and abs(harm) < 1.96 * se[u]:
                     # not significantly different from no effect: the magnitude decides
-                    rank, tie = 0.0, float(magnitude[name][u]) / cost
-                ranked.append((rank, tie, int(members[name][u]), u))
+                    order, tie = 0.0, float(magnitude[name][u]) / cost
+                # screened out (fast mode): only an estimate, so after every exactly scored unit
+                estimated = float(exact is not None and u not in exact)
+                ranked.append((estimated, order, tie, int(members[name][u]), u))
             ranked.sort()
             size = costs[name]["size"]
             done = counts.get(name, 0)
@@ -425,8 +482,8 @@ class CswapPlanner:
             at = 0
             while (width := next_block(size, done + at, s.round_to)) and done + at + width <= cap:
                 block = ranked[at:at + width]
-                mean = [sum(b[i] for b in block) / width for i in range(3)]
-                items.append((*mean, -cost, name, tuple(b[3] for b in block)))
+                mean = [sum(b[i] for b in block) / width for i in range(4)]
+                items.append((*mean, -cost, name, tuple(b[4] for b in block)))
                 at += width
         items.sort()
         chunk: dict[str, list[int]] = {}
