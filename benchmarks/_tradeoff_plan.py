@@ -21,6 +21,8 @@ REPAIRS = {"lsq": ("lsq",), "none": ()}
 REPAIRED = "lsq"
 NAMED_BASELINE = "l1"
 FORCED = "cswap_notol"   # C-SWAP with the tolerance off, at the levels the default stopped short of
+FAST = "cswap_fast"      # C-SWAP's fast mode (first-order screening of the re-scores)
+CSWAP_RUNS = ("cswap", FORCED, FAST)   # C-SWAP's rows; every other method is a baseline
 LATENCY_RUNS = 15
 FIELDS = ("model", "sweep", "target", "method", "repair", "seed", "eval_images", "status", "accuracy",
           "params", "macs", "params_removed", "macs_removed", "latency_b1_ms", "latency_b64_ms",
@@ -86,10 +88,11 @@ def fashion_plan(models: tuple[str, ...], seeds: int = 3) -> list[Job]:
     3. seeds 1..seeds-1 at 30/50/70%, parameters and MACs;
     4. the other levels (10-80%), both budgets, seed 0;
     5. the other seeds at every level.
-    Cheapest model first within each step; every point on the full 10k test images."""
+    Cheapest model first within each step; every point on the full 10k test images. C-SWAP runs
+    twice: its default and its fast mode (``cswap_fast``)."""
     from pruning.baselines import BASELINES
 
-    methods = ("cswap", *BASELINES)
+    methods = ("cswap", FAST, *BASELINES)
     short = (0.3, 0.5, 0.7)
     chosen = [m for m in ZOOS["fashion"] if m in models]
     jobs = [Job(m, "params", 0, short, methods, None, (0.5,)) for m in chosen]

@@ -10,6 +10,8 @@ from pathlib import Path
 from benchmarks._common import machine, markdown_table
 from benchmarks._tradeoff_plan import (
     ALL_MODELS,
+    CSWAP_RUNS,
+    FAST,
     FORCED,
     LATENCY_RUNS,
     NAMED_BASELINE,
@@ -220,14 +222,15 @@ def paired_rows(rows: list[dict]) -> list[dict]:
     """``rows`` restricted, at every (model, sweep, level, repair), to the seeds that C-SWAP and
     every baseline present there have all run, so that "C-SWAP minus the best baseline" compares
     the same calibration draws (a run that resumes seed by seed is otherwise compared across
-    different seeds). C-SWAP's tolerance-free run counts as C-SWAP; other rows pass unchanged."""
+    different seeds). C-SWAP's tolerance-free run counts as C-SWAP; its fast mode and other rows
+    pass unchanged."""
     seeds: dict[tuple, dict[str, set]] = defaultdict(lambda: defaultdict(set))
     for r in rows:
-        if r["status"] == "ok" and r["method"] != "unpruned":
+        if r["status"] == "ok" and r["method"] not in ("unpruned", FAST):
             method = "cswap" if r["method"] == FORCED else r["method"]
             seeds[(r["model"], r["sweep"], r["target"], r["repair"])][method].add(r["seed"])
     common = {k: set.intersection(*by.values()) for k, by in seeds.items()}
-    return [r for r in rows if r["status"] != "ok" or r["method"] == "unpruned"
+    return [r for r in rows if r["status"] != "ok" or r["method"] in ("unpruned", FAST)
             or r["seed"] in common[(r["model"], r["sweep"], r["target"], r["repair"])]]
 
 
@@ -238,7 +241,7 @@ def _versus_point(rows: list[dict], pts: dict, model: str, sweep: str, level: st
     c, note = _cswap_point(rows, model, sweep, level, repair)
     best = max(((p, key[3]) for key, p in pts.items()
                 if key[:3] == (model, sweep, level) and key[4] == repair
-                and key[3] not in ("cswap", FORCED)),
+                and key[3] not in CSWAP_RUNS),
                key=lambda pb: pb[0]["accuracy"], default=None)
     return c, note, best
 
@@ -351,7 +354,9 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
                                               "run counts only the rows it computed)." if seconds
                                               else "Markdown and plots rewritten from the CSV."), "",
           "Methods: C-SWAP (default `CswapSettings`, one progressive run per model, sweep and seed, "
-          "stopped at every level) and every baseline of `pruning.baselines.BASELINES`, each "
+          "stopped at every level; `cswap_notol`: the same with the tolerance off, where the default "
+          "stopped short; `cswap_fast`: its fast mode, `CswapSettings(screen=True)`, where it was run) "
+          "and every baseline of `pruning.baselines.BASELINES`, each "
           "finalized with the pruner's default training-free repair (`+repair`: every reader of "
           "removed units re-solved by least squares to give its original outputs on the "
           "calibration images) and without it. "

@@ -50,6 +50,7 @@ import torch  # noqa: E402
 from benchmarks._common import RESULTS  # noqa: E402
 from benchmarks._tradeoff_plan import (  # noqa: E402
     ALL_MODELS,
+    FAST,
     FIELDS,
     FORCED,
     LATENCY_RUNS,
@@ -199,30 +200,32 @@ def _missing(ctx: Context, job: Job, store: Store, method: str) -> list[float]:
                              seed=job.seed, eval_images=ctx.eval_images)]
 
 
-def run_cswap(ctx: Context, job: Job, store: Store, x_cal) -> None:
+def run_cswap(ctx: Context, job: Job, store: Store, x_cal, method: str = "cswap") -> None:
+    """C-SWAP with its default settings (``method="cswap"``) or in fast mode (``FAST``): one
+    progressive run to the top level, a snapshot at every other."""
     from pruning.cswap import CswapPlanner, CswapSettings
 
-    if not _missing(ctx, job, store, "cswap"):
+    if not _missing(ctx, job, store, method):
         return
     top = max(job.levels)
     settings = CswapSettings(target_params=top if job.sweep == "params" else None,
                              target_macs=top if job.sweep == "macs" else None,
                              calibration_per_class=job.cswap.get("calibration_per_class", 20),
-                             seed=job.seed)
+                             seed=job.seed, screen=method == FAST)
     start = time.perf_counter()
     result = CswapPlanner(ctx.model, ctx.graph, settings).plan(
         ctx.data, x_cal[:1], milestones=tuple(lv for lv in job.levels if lv < top))
     plan_s = time.perf_counter() - start
-    print(f"  C-SWAP {ctx.name} {job.sweep} seed {job.seed}: {plan_s:.0f} s, {result.stopped}, "
-          f"reached {result.removed_fraction:.3f}", flush=True)
+    print(f"  {method} {ctx.name} {job.sweep} seed {job.seed}: {plan_s:.0f} s, {result.stopped}, "
+          f"reached {result.removed_fraction:.3f}, {result.exact_scores} unit ablations", flush=True)
     snaps = {round(k, 3): v for k, v in result.snapshots.items()}
     for level in job.levels:
         if round(level, 3) in snaps:
-            _finalize_rows(ctx, job, store, "cswap", level, snaps[round(level, 3)], x_cal, plan_s,
-                           note="one progressive run for every level")
+            _finalize_rows(ctx, job, store, method, level, snaps[round(level, 3)], x_cal, plan_s,
+                           note=f"one progressive run for every level; {result.exact_scores} unit ablations")
             continue
         for repair_name in REPAIRS:
-            key = dict(model=ctx.name, sweep=job.sweep, target=level, method="cswap", repair=repair_name,
+            key = dict(model=ctx.name, sweep=job.sweep, target=level, method=method, repair=repair_name,
                        seed=job.seed, eval_images=ctx.eval_images)
             if not store.has(**key):
                 store.add({**key, "status": "not reached", "plan_s": plan_s,
@@ -303,6 +306,8 @@ def run_job(job: Job, store: Store, data, contexts: dict) -> None:
         if method == "cswap":
             run_cswap(ctx, job, store, x_cal)
             run_cswap_forced(ctx, job, store, x_cal)
+        elif method == FAST:
+            run_cswap(ctx, job, store, x_cal, FAST)
         else:
             run_baseline(ctx, job, store, method, x_cal, y_cal)
     print(f"job {job.model} {job.sweep} seed {job.seed}: {time.perf_counter() - t0:.0f} s", flush=True)

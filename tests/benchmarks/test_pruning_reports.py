@@ -84,3 +84,16 @@ def test_paired_rows_compare_cswap_and_baselines_on_the_seeds_both_ran():
     assert table["50%"]["C-SWAP - best (pp)"] == "-5.00"       # seed 0 against seed 0 only
     unpaired = {r["params removed"]: r for r in pt.versus_table(rows)}
     assert unpaired["50%"]["C-SWAP - best (pp)"] == "-10.00"   # seeds 0+1 against seed 0
+
+
+def test_cswap_fast_is_neither_a_baseline_nor_a_pairing_constraint():
+    from benchmarks._tradeoff_report import paired_rows
+
+    rows = [{**_row("unpruned", "0", 0.99), "sweep": "-", "repair": "-", "seed": "-"},
+            _row("cswap", "0.5", 0.90), _row("lamp", "0.5", 0.85),
+            _row("cswap_fast", "0.5", 0.97, seed="1")]          # better, and on another seed
+    kept = paired_rows(rows)
+    assert {(r["method"], r["seed"]) for r in kept if r["status"] == "ok"} == {
+        ("unpruned", "-"), ("cswap", "0"), ("lamp", "0"), ("cswap_fast", "1")}
+    table = {r["params removed"]: r for r in pt.versus_table(kept)}
+    assert table["50%"]["C-SWAP - best (pp)"] == "+5.00"     # against lamp, not the fast mode
