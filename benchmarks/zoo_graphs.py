@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+import torch  # noqa: E402
 
 from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # noqa: E402
 from causalnet.builder import BuildSettings, GraphBuilder  # noqa: E402
@@ -61,19 +64,23 @@ def main(argv=None) -> int:
             "detrimental": cats.get("detrimental", 0),
             "global_s": round(builder.timings["global_effects"], 1),
             "class_graphs_s": round(builder.timings["class_graphs"], 1),
-            "total_s": round(seconds, 1)})
+            "total_s": round(seconds, 1), "threads": torch.get_num_threads()})
         print(rows[-1], flush=True)
     # rows of models not rebuilt this time are kept from the last run, in the zoo's order
     previous = RESULTS / f"zoo_graphs{suffix}.csv"
     if previous.exists():
         with open(previous, newline="") as f:
-            kept = [r for r in csv.DictReader(f) if r["model"] not in models]
+            # rows of runs before the threads column: the machine line of their markdown says
+            old = re.search(r"(\d+) torch threads", (RESULTS / f"zoo_graphs{suffix}.md").read_text()
+                            if (RESULTS / f"zoo_graphs{suffix}.md").exists() else "")
+            kept = [{**r, "threads": r.get("threads") or (old.group(1) if old else "?")}
+                    for r in csv.DictReader(f) if r["model"] not in models]
         order = zoo_names(args.data)
         rows = sorted(kept + rows, key=lambda r: order.index(r["model"]) if r["model"] in order else 99)
     write_csv(f"zoo_graphs{suffix}.csv", rows)
     title = "MNIST" if args.data == "mnist" else "Fashion-MNIST"
     md = (f"# Causal graphs of the {title} zoo models{' (fast mode)' if args.fast else ''}\n\n"
-          f"Machine: {machine()}. Settings: `causalnet build` defaults (all 10 classes, N=100 "
+          f"Machine (of this run; `threads`: the torch threads of each model's run): {machine()}. Settings: `causalnet build` defaults (all 10 classes, N=100 "
           "correctly classified images per class graph, 20 images per class for global effects, "
           "zero ablation, alpha 0.05, no correction).\n\n" + markdown_table(rows) +
           f"\n\nCommand: `python benchmarks/zoo_graphs.py --data {args.data}"
