@@ -13,8 +13,10 @@ means are folded into the readers' biases) and repeats:
    ties: units in fewer class graphs first);
 3. take a chunk (about ``chunk`` of the parameters), mask it jointly, re-estimate BatchNorm and
    judge the chunk as a whole on calibration accuracy; a chunk that costs more than
-   ``max_drop`` points is undone and retried at half the size, down to one unit;
-4. stop at the target (params or MACs removed) or when no chunk passes.
+   ``max_drop`` points is undone and retried at half the size, down to one unit (or block); a
+   single item that fails is passed over and the next one tried;
+4. stop at the target (params or MACs removed), or when ``SKIP_PATIENCE`` items in a row failed
+   alone.
 Never empties a layer. Critical units go only when the target demands it (they are last in the
 order); the report counts the categories removed.
 """
@@ -147,6 +149,10 @@ class CswapResult:
     stopped: str
     snapshots: dict[float, dict[str, list[int]]] = field(default_factory=dict)  # milestone -> removal
     exact_scores: int = 0                   # single-unit ablations run (fewer in fast mode)
+
+
+SCREEN_MIN = 16     # fast mode scores at least this many units exactly, however small the chunk
+SKIP_PATIENCE = 8   # items in a row that may fail alone (each passed over) before C-SWAP stops
 
 
 def rank(harm: float, cost: float, rank_by: str = "harm_per_cost") -> float:
@@ -314,8 +320,8 @@ class CswapPlanner:
         ranked.sort()
         chosen: dict[str, list[int]] = {}
         covered = 0.0
-        for _, name, u, cost in ranked:
-            if covered >= s.screen_cover * budget:
+        for i, (_, name, u, cost) in enumerate(ranked):
+            if covered >= s.screen_cover * budget and i >= SCREEN_MIN:
                 break
             chosen.setdefault(name, []).append(u)
             covered += cost
@@ -382,6 +388,8 @@ class CswapPlanner:
             chunk_frac = s.chunk
             chunks_since_score = s.rescore_every
             stopped = "target reached"
+            skipped: dict[str, set[int]] = {n: set() for n in layers}   # items that failed alone
+            misses = 0                                                  # ... in a row
             bar = progress(total=int(round(100 * s.target)), show=self.show_progress,
                            desc=f"C-SWAP {s.key} removed (%)", unit="%")
             while True:
@@ -397,14 +405,17 @@ class CswapPlanner:
                     scores = self._score(work, units, alive, x_score, y_score, reference, counts=counts,
                                          costs=costs, budget=chunk_frac * total)
                     chunks_since_score = 0
-                chunk = self._next_chunk(scores, members, alive, counts, costs,
+                candidates = {n: [u for u in v if u not in skipped[n]] for n, v in alive.items()}
+                chunk = self._next_chunk(scores, members, candidates, counts, costs,
                                          min(chunk_frac * total, stops[0] - done))
                 if not chunk and self._caps is not None:
                     self._caps = None  # every layer is at its budget: the ranking alone decides now
-                    chunk = self._next_chunk(scores, members, alive, counts, costs,
+                    chunk = self._next_chunk(scores, members, candidates, counts, costs,
                                              min(chunk_frac * total, stops[0] - done))
                 if not chunk:
-                    stopped = "no removable unit left (every layer at its minimum)"
+                    stopped = ("no removable unit left (every layer at its minimum)" if not misses else
+                               f"tolerance: every unit (or block) left costs more than {tolerance:.2f} "
+                               f"points of calibration accuracy alone{tolerance_note(tolerance, len(y_cal))}")
                     break
                 snapshot = {k: v.clone() for k, v in work.state_dict().items()}
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
@@ -427,11 +438,23 @@ class CswapPlanner:
                     mask.refresh(x_cal)
                     history.append({**entry, "committed": False})
                     if self._chunk_items <= 1:
-                        stopped = (f"tolerance: the next unit (or block) alone costs {base_acc - new_acc:.2f} points "
-                                   f"of calibration accuracy (> {tolerance:.2f}{tolerance_note(tolerance, len(y_cal))})")
-                        break
+                        # one item alone is too costly: pass over it, try the next ones
+                        misses += 1
+                        if misses >= SKIP_PATIENCE:
+                            stopped = (f"tolerance: the next {misses} units (or blocks) tried alone each cost "
+                                       f"more than {tolerance:.2f} points of calibration accuracy (the last: "
+                                       f"{base_acc - new_acc:.2f}{tolerance_note(tolerance, len(y_cal))})")
+                            break
+                        for n, v in chunk.items():
+                            skipped[n].update(v)
+                        continue
                     chunk_frac = max(chunk_frac / 2, 1e-9) if self._chunk_items > 2 else 0.0
                     continue
+                if any(skipped.values()):
+                    # past an item that failed alone: let the chunks grow back (one item per
+                    # re-score would be as slow as it is careful)
+                    chunk_frac = min(s.chunk, max(2 * chunk_frac, s.chunk / 16))
+                misses = 0
                 removed = trial
                 acc = new_acc
                 chunks_since_score += 1
