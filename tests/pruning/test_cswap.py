@@ -233,3 +233,29 @@ def test_fast_mode_ablates_fewer_units_and_reaches_the_target(lenet, mnist):
     with pytest.raises(CausalnetInputError, match="screen_cover"):
         from pruning.cswap import CswapSettings
         CswapSettings(screen=True, screen_cover=0.5).validate()
+
+
+def test_a_unit_that_fails_alone_is_passed_over(monkeypatch):
+    # rank the hand-wired class-0 unit first: removing it alone fails the tolerance; the planner
+    # must pass over it and remove the dead units instead of stopping at nothing removed
+    from causalnet.data import DataBundle, TensorImageDataset
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    fit = TensorImageDataset(*hand_wired_data(40, seed=0))
+    bundle = DataBundle(spec="wired", fit=fit, eval=fit)
+    real = CswapPlanner._score
+
+    def first_is_critical(self, *args, **kwargs):
+        scores = real(self, *args, **kwargs)
+        for arr in scores.values():
+            if arr.size == 6 and arr[0] == arr[0]:   # the hidden layer, unit 0 still alive
+                arr[0] = 10.0                         # "removing it helps": first in the order
+        return scores
+
+    monkeypatch.setattr(CswapPlanner, "_score", first_is_critical)
+    result = CswapPlanner(hand_wired(), None, CswapSettings(target_params=0.3, calibration_per_class=20,
+                                                             max_drop=1.0, chunk=0.5)).plan(bundle)
+    assert result.stopped == "target reached"
+    removed = [u for units in result.removal.values() for u in units]
+    assert removed and 0 not in removed
+    assert any(not h["committed"] and h["units"] == 1 for h in result.history)   # it was tried
