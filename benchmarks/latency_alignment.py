@@ -3,11 +3,11 @@
 oneDNN runs convolutions in blocks of the CPU's float32 vector width (16 channels with AVX-512,
 8 with AVX2) and pads a layer up to whole blocks, so a layer cut from 64 to 53 channels costs
 what 64 did (the measurements here fit that). This script prunes the zoo's ResNet-20 and VGG-11
-(MobileNetV2 too with ``--models``) to a fraction of its parameters with C-SWAP
+(MobileNetV2 too with ``--models``) to a fraction of its parameters (or MACs) with C-SWAP
 and with the strongest baselines, keeping any number of units per layer (``round_to`` none) or a
 multiple of 8 or 16 (``--round-to``; ``auto`` picks the CPU's width), repairs with least
 squares (default settings; C-SWAP with its 1-point tolerance, which may stop it short of
-the level, and without it as ``cswap_notol``), and reports test accuracy,
+the level, and without it as ``cswap_notol``; ``cswap_fast``: its fast mode), and reports test accuracy,
 the MACs ratio, the speed-up at batch 64 and their quotient (the C-SWAP issue's bar: at most 1.3).
 
 Latency: the fastest of ``RUNS`` timed forwards after a warm-up (:func:`pruning.report.latency_ms`,
@@ -38,6 +38,7 @@ MODELS = ("resnet20", "vgg11_bn", "mobilenetv2", "fashion_resnet20", "fashion_re
           "fashion_vgg11_bn", "fashion_mobilenetv2")
 DEFAULT_MODELS = ("resnet20", "vgg11_bn")  # MobileNetV2's C-SWAP plans take ~15 min each here
 METHODS = ("cswap", "cswap_notol", "l1", "lamp", "fpgm")  # cswap_notol: C-SWAP, tolerance off
+# also accepted: cswap_fast, C-SWAP's fast mode (prune(screen=True))
 ROUNDINGS = (None, 8, 16)
 RUNS = 15
 DATA_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
@@ -84,7 +85,8 @@ def run(models, methods, roundings, level: float, eval_images: int | None,
                 target = {f"target_{budget}": level}
                 pruned, _, info = prune(model, data, graph=graph if causal else None,
                                         method="cswap" if causal else method, **target,
-                                        round_to=rt, max_drop=float("inf") if method == "cswap_notol" else 1.0)
+                                        round_to=rt, max_drop=float("inf") if method == "cswap_notol" else 1.0,
+                                        screen=method == "cswap_fast")
                 macs, params = count_macs_params(pruned, shape)
                 print(f"{name} {method} round_to={rt}: {1 - params / params0:.3f} params, "
                       f"{1 - macs / macs0:.3f} MACs removed, "
