@@ -42,3 +42,17 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a CSV a benchmark wrote, numbers parsed back (missing file: no rows)."""
+    if not path.is_file():
+        return []
+
+    def parse(v: str):
+        try:
+            f = float(v)
+        except ValueError:
+            return v
+        return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+    return [{k: parse(v) for k, v in r.items()} for r in csv.DictReader(io.StringIO(path.read_text()))]

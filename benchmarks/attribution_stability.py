@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks._common import RESULTS, machine, markdown_table  # noqa: E402
+from benchmarks._common import RESULTS, machine, markdown_table, read_csv  # noqa: E402
 from causalnet.fileio import atomic_write_text  # noqa: E402
 
 FRACTIONS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5]
@@ -114,24 +114,10 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
-def _read_csv(path: Path) -> list[dict]:
-    """Rows of a CSV this module wrote, numbers parsed back (missing file: no rows)."""
-    if not path.is_file():
-        return []
-
-    def parse(v: str):
-        try:
-            f = float(v)
-        except ValueError:
-            return v
-        return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
-    return [{k: parse(v) for k, v in r.items()} for r in csv.DictReader(io.StringIO(path.read_text()))]
-
-
 def _merge(path: Path, rows: list[dict], models: list[str]) -> list[dict]:
     """``rows`` plus the rows of other models already in ``path`` (so models can be run in
     separate processes, or rerun alone, into one set of files)."""
-    return [r for r in _read_csv(path) if r.get("model") not in models] + rows
+    return [r for r in read_csv(path) if r.get("model") not in models] + rows
 
 
 def _log(msg: str, quiet: bool) -> None:
@@ -452,7 +438,7 @@ def report(out_dir: str | Path | None = None, quick: bool = False) -> list[Path]
     """(Re)write the markdown summary and the plots from the CSV files in ``out_dir``."""
     out = Path(out_dir) if out_dir else RESULTS
     sfx = "_quick" if quick else ""
-    rows = {k: _read_csv(out / f"{stem}{sfx}.csv") for k, stem in (
+    rows = {k: read_csv(out / f"{stem}{sfx}.csv") for k, stem in (
         ("units", "attribution_units"), ("curves", "attribution_faithfulness"),
         ("inputs", "attribution_inputs"), ("gs", "graph_stability"))}
     meta_path = out / f"attribution_stability{sfx}.json"

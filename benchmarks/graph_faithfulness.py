@@ -22,7 +22,6 @@ Run: ``python benchmarks/graph_faithfulness.py [--data mnist|fashion] [--models 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import sys
 import time
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import numpy as np  # noqa: E402
 
-from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # noqa: E402
+from benchmarks._common import RESULTS, machine, markdown_table, read_csv, write_csv  # noqa: E402
 from benchmarks._explain_units import captum_scores  # noqa: E402
 from causalnet.builder import BuildSettings, GraphBuilder  # noqa: E402
 from causalnet.data import DataBundle, class_balanced_indices, load_data, stack_samples  # noqa: E402
@@ -153,21 +152,13 @@ def summarise(name: str, rows: list[dict], jaccard: dict[int, float] | None, sec
     return out
 
 
-def _number(v: str):
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
 def earlier_rows(out: Path, suffix: str, names: list[str]) -> dict[str, list[dict]]:
     """The rows of the models *not* in ``names`` from an earlier run's CSV files (per-class rows,
     curve, summary), so that measuring one model adds it to the tables instead of replacing them."""
     kept = {}
     for key, stem in (("rows", ""), ("curve", "_curve"), ("summary", "_summary")):
-        path = out / f"graph_faithfulness{suffix}{stem}.csv"
-        rows = list(csv.DictReader(path.open())) if path.is_file() else []
-        kept[key] = [{k: _number(v) for k, v in r.items()} for r in rows if r["model"] not in names]
+        rows = read_csv(out / f"graph_faithfulness{suffix}{stem}.csv")
+        kept[key] = [r for r in rows if r["model"] not in names]
     return kept
 
 
