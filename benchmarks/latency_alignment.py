@@ -189,9 +189,16 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def _rounding(text: str) -> int | None:
     """``none``, or what ``causalnet prune --round-to`` accepts (a positive integer, ``auto``)."""
+    import argparse
+
     from pruning.cli import _round_to
 
-    return None if text == "none" else _round_to(text)
+    if text == "none":
+        return None
+    try:
+        return _round_to(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'none', a positive integer or 'auto', got {text!r}") from None
 
 
 def main(argv=None) -> int:

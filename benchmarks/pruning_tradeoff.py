@@ -41,6 +41,7 @@ import csv
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
@@ -319,14 +320,16 @@ def run_job(job: Job, store: Store, data, contexts: dict) -> None:
 
 def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, seeds: int = 3,
         command: str | None = None, report_only: bool = False,
-        sweeps: tuple[str, ...] | None = None, data: str = "mnist") -> list[Path]:
+        sweeps: tuple[str, ...] | None = None, data: str = "mnist",
+        methods: tuple[str, ...] | None = None) -> list[Path]:
     """Run the benchmark (``quick``: smoke size, about a minute) and write
     ``out_dir/pruning_tradeoff[_quick].{csv,md}`` and the PNG plots; returns the files written.
     ``report_only``: rewrite the markdown and plots from the CSV already there, computing nothing.
     ``sweeps``: run only the jobs of these budgets (``params``, ``macs``), e.g. to split the work
     between two processes writing to different folders. ``data``: ``mnist`` or ``fashion``, the
     dataset and its zoo (``fashion``: the trained ``fashion_*`` models, files
-    ``pruning_tradeoff_fashion.*``)."""
+    ``pruning_tradeoff_fashion.*``). ``methods``: run only these of each job's methods (C-SWAP's
+    tolerance-free stand-in comes with ``cswap``)."""
     from causalnet.data import load_data
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -339,6 +342,8 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
 
         models = tuple(zoo_names(data, trained=True))
     jobs = plan_jobs(quick, models=models, seeds=seeds, sweeps=sweeps, data=data)
+    if methods:
+        jobs = [replace(j, methods=tuple(m for m in j.methods if m in methods)) for j in jobs]
     store = Store(out_dir / f"{stem}.csv", read_only=report_only)
     if report_only:
         command = (command or "python benchmarks/pruning_tradeoff.py").replace(" --report-only", "")
@@ -373,6 +378,15 @@ def _print_ratios(rows: list[dict]) -> None:
                   f"{NAMED_BASELINE}/cswap x{ratio:.2f})")
 
 
+def _method_choices() -> tuple[str, ...]:
+    from pruning.baselines import BASELINES
+
+    return ("cswap", FAST, *BASELINES)
+
+
+METHOD_CHOICES = _method_choices()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke size: lenet5, 2 levels, 3 baselines")
@@ -384,6 +398,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
     ap.add_argument("--sweeps", nargs="+", choices=("params", "macs"),
                     help="run only these budgets (default: both)")
+    ap.add_argument("--methods", nargs="+", choices=METHOD_CHOICES, metavar="METHOD",
+                    help="run only these methods (default: every one of the plan; choices: "
+                         + ", ".join(METHOD_CHOICES) + ")")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the markdown and plots from the CSV already there")
     args = ap.parse_args(argv)
@@ -395,7 +412,8 @@ def main(argv=None) -> int:
     command = "python benchmarks/pruning_tradeoff.py " + " ".join(sys.argv[1:] if argv is None else argv)
     files = run(args.quick, args.out, models=tuple(args.models) if args.models else None,
                 seeds=args.seeds, command=command.strip(), report_only=args.report_only,
-                sweeps=tuple(args.sweeps) if args.sweeps else None, data=args.data)
+                sweeps=tuple(args.sweeps) if args.sweeps else None, data=args.data,
+                methods=tuple(args.methods) if args.methods else None)
     for f in files:
         print(f)
     return 0

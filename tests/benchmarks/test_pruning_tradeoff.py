@@ -72,3 +72,24 @@ def test_models_of_another_zoo_are_refused(capsys):
         pt.main(["--data", "fashion", "--models", "lenet5"])
     assert exc.value.code == 2
     assert "not in the fashion zoo" in capsys.readouterr().err
+
+
+def test_methods_narrow_every_job(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(pt, "run_job", lambda job, *a: seen.append(job.methods))
+    monkeypatch.setattr(pt, "write_reports", lambda *a, **k: [])
+    monkeypatch.setattr("causalnet.data.load_data", lambda spec: None)
+    pt.run(True, tmp_path, methods=("cswap", "l1"))
+    assert seen == [("cswap", "l1")]   # the quick job's order, narrowed
+    with pytest.raises(SystemExit):
+        pt.main(["--methods", "magnitude"])
+
+
+def test_latency_rounding_error_names_every_accepted_form():
+    import argparse
+
+    from benchmarks.latency_alignment import _rounding
+
+    assert _rounding("none") is None and _rounding("8") == 8
+    with pytest.raises(argparse.ArgumentTypeError, match="'none', a positive integer or 'auto'"):
+        _rounding("0")
