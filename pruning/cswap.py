@@ -62,6 +62,9 @@ class CswapIngredients:
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
     tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
     repair_in_loop: str = "mask"          # mask: mean-masked net (= bias folding) | lsq: readers re-solved too
+    rescore: str = "full"                 # full: every re-score ablates every alive unit | lazy: only the
+    #                                       units the last scores rank first (screen_cover chunks), all
+    #                                       of them every LAZY_FULL_EVERY re-scores (lazy greedy)
 
     def validate(self) -> None:
         if self.scoring_ablation not in ("mean", "zero", "predicted"):
@@ -72,6 +75,8 @@ class CswapIngredients:
             raise CausalnetInputError("repair_in_loop must be 'mask' or 'lsq'")
         if self.tie_break not in ("none", "magnitude"):
             raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
+        if self.rescore not in ("full", "lazy"):
+            raise CausalnetInputError("rescore must be 'full' or 'lazy'")
 
 
 _INGREDIENTS = {f.name for f in fields(CswapIngredients)}
@@ -153,6 +158,7 @@ class CswapResult:
 
 SCREEN_MIN = 16     # fast mode scores at least this many units exactly, however small the chunk
 SKIP_PATIENCE = 8   # items in a row that may fail alone (each passed over) before C-SWAP stops
+LAZY_FULL_EVERY = 4  # lazy re-scoring: every this many re-scores ablates every alive unit
 
 
 def rank(harm: float, cost: float, rank_by: str = "harm_per_cost") -> float:
@@ -261,6 +267,8 @@ class CswapPlanner:
         self._chunk_items = 0                               # items (units or blocks) in the last chunk
         self._exact: dict[str, set[int]] | None = None      # units scored exactly (fast mode)
         self.exact_scores = 0                               # single-unit ablations run by the plan
+        self._last: dict[str, np.ndarray] | None = None     # the last scores (lazy re-scoring)
+        self._rescores = 0                                  # re-scores so far (lazy re-scoring)
 
     def _score(self, work: nn.Module, units: UnitMap, alive: dict[str, list[int]],
                x: torch.Tensor, y: torch.Tensor, reference: torch.Tensor, *,
@@ -286,9 +294,18 @@ class CswapPlanner:
                 return true_class_logp(logits, y)
         clean = value(engine.clean)
         exact, out = alive, {}
+        lazy = (self.settings.ingredients.rescore == "lazy" and self._last is not None
+                and self._rescores % LAZY_FULL_EVERY != 0)
+        self._rescores += 1
         if self.settings.screen:
             out, exact = self._screen(engine, units, alive, value, counts or {}, costs, budget)
             self._exact = {n: set(v) for n, v in exact.items()}
+        elif lazy:
+            out = {n: v.copy() for n, v in self._last.items()}
+            exact = self._first(out, alive, counts or {}, costs, budget)
+            self._exact = {n: set(v) for n, v in exact.items()}
+        else:
+            self._exact = None
         for layer in units:
             scores = out.get(layer.name, np.full(layer.size, np.nan))
             se = np.full(layer.size, np.nan)
@@ -298,25 +315,22 @@ class CswapPlanner:
                 se[exact[layer.name]] = (diff.std(1) / math.sqrt(max(diff.shape[1], 1))).numpy()
                 self.exact_scores += len(exact[layer.name])
             out[layer.name] = scores
-            self._se[layer.name] = se
+            if not lazy or layer.name not in self._se:
+                self._se[layer.name] = se
+            else:
+                self._se[layer.name][exact.get(layer.name, [])] = se[exact.get(layer.name, [])]
+        self._last = out
         return out
 
-    def _screen(self, engine: InterventionEngine, units: UnitMap, alive: dict[str, list[int]], value,
-                counts: dict[str, int], costs, budget: float
-                ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
-        """First-order score estimates of every alive unit (:func:`causalnet.interventions.
-        first_order_effects`), and the units to score exactly: best first by :func:`rank`, until
-        their cost covers ``screen_cover`` times ``budget``."""
+    def _first(self, scores: dict[str, np.ndarray], alive: dict[str, list[int]], counts: dict[str, int],
+               costs, budget: float) -> dict[str, list[int]]:
+        """The alive units that ``scores`` rank first by :func:`rank`, until their cost covers
+        ``screen_cover`` times ``budget`` (at least ``SCREEN_MIN`` of them)."""
         s = self.settings
-        estimates, ranked = {}, []
-        for layer in units:
-            if not alive.get(layer.name):
-                continue
-            est = np.full(layer.size, np.nan)
-            est[alive[layer.name]] = first_order_effects(engine, layer, value)[alive[layer.name]].mean(1).double().numpy()
-            estimates[layer.name] = est
-            cost = max(marginal_cost(costs, counts, layer.name, s.key), 1)
-            ranked += [(rank(-est[u], cost, s.rank_by), layer.name, u, cost) for u in alive[layer.name]]
+        ranked = []
+        for name, alive_units in alive.items():
+            cost = max(marginal_cost(costs, counts, name, s.key), 1)
+            ranked += [(rank(-float(scores[name][u]), cost, s.rank_by), name, u, cost) for u in alive_units]
         ranked.sort()
         chosen: dict[str, list[int]] = {}
         covered = 0.0
@@ -325,7 +339,23 @@ class CswapPlanner:
                 break
             chosen.setdefault(name, []).append(u)
             covered += cost
-        return estimates, {n: sorted(v) for n, v in chosen.items()}
+        return {n: sorted(v) for n, v in chosen.items()}
+
+    def _screen(self, engine: InterventionEngine, units: UnitMap, alive: dict[str, list[int]], value,
+                counts: dict[str, int], costs, budget: float
+                ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+        """First-order score estimates of every alive unit (:func:`causalnet.interventions.
+        first_order_effects`), and the units to score exactly: best first by :func:`rank`, until
+        their cost covers ``screen_cover`` times ``budget``."""
+        estimates = {}
+        for layer in units:
+            if not alive.get(layer.name):
+                continue
+            est = np.full(layer.size, np.nan)
+            est[alive[layer.name]] = first_order_effects(engine, layer, value)[alive[layer.name]].mean(1).double().numpy()
+            estimates[layer.name] = est
+        return estimates, self._first(estimates, {n: v for n, v in alive.items() if n in estimates},
+                                      counts, costs, budget)
 
     def plan(self, data: DataBundle | None, example: torch.Tensor | None = None,
              milestones: tuple[float, ...] = (), *,
@@ -372,6 +402,8 @@ class CswapPlanner:
         self._se = {}
         self._exact = None
         self.exact_scores = 0
+        self._last = None
+        self._rescores = 0
         self._caps = (layer_budgets(self.graph, members, costs, s.key, s.target)
                       if s.ingredients.budgets == "graph" and self.graph is not None else None)
         self._magnitude = self._magnitudes(units, costs, x_cal, y_cal, example) if s.ingredients.tie_break == "magnitude" else None
@@ -503,7 +535,9 @@ class CswapPlanner:
             done = counts.get(name, 0)
             cap = size if caps is None else caps.get(name, size)
             at = 0
-            while (width := next_block(size, done + at, s.round_to)) and done + at + width <= cap:
+            # units passed over (not in ``alive``) stay in the layer: no block past the ranked ones
+            while ((width := next_block(size, done + at, s.round_to)) and done + at + width <= cap
+                   and at + width <= len(ranked)):
                 block = ranked[at:at + width]
                 mean = [sum(b[i] for b in block) / width for i in range(4)]
                 items.append((*mean, -cost, name, tuple(b[4] for b in block)))

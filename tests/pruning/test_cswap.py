@@ -222,6 +222,21 @@ def test_fast_mode_covering_every_unit_is_the_exact_plan(lenet, mnist):
     assert plans[0].exact_scores == plans[1].exact_scores > 0
 
 
+def test_lazy_rescoring_covering_every_unit_is_the_exact_plan(lenet, mnist):
+    # lazy re-scoring that re-ablates every unit each time must change nothing; with the default
+    # cover it ablates fewer units and still reaches the target
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    base = CswapSettings(target_params=0.3, calibration_per_class=6, chunk=0.1)
+    full = CswapPlanner(lenet, None, base).plan(mnist)
+    covered = CswapPlanner(lenet, None, base.replace(rescore="lazy", screen_cover=1e9)).plan(mnist)
+    assert covered.removal == full.removal and covered.exact_scores == full.exact_scores > 0
+    lazy = CswapPlanner(lenet, None, base.replace(rescore="lazy")).plan(mnist)
+    assert lazy.stopped == "target reached" and lazy.exact_scores < full.exact_scores
+    with pytest.raises(CausalnetInputError, match="rescore"):
+        base.replace(rescore="sometimes").validate()
+
+
 def test_fast_mode_ablates_fewer_units_and_reaches_the_target(lenet, mnist):
     x, y = mnist.eval.images[:500], mnist.eval.targets[:500]
     runs = {screen: prune(lenet, mnist, target_params=0.4, calibration_per_class=6, chunk=0.05, screen=screen)
@@ -233,6 +248,21 @@ def test_fast_mode_ablates_fewer_units_and_reaches_the_target(lenet, mnist):
     with pytest.raises(CausalnetInputError, match="screen_cover"):
         from pruning.cswap import CswapSettings
         CswapSettings(screen=True, screen_cover=0.5).validate()
+
+
+def test_a_passed_over_unit_leaves_no_empty_item_in_the_order():
+    # a layer of 5 units, 1 removed, 2 passed over (not candidates): the 2 left are harmful to
+    # remove, and the single-item chunk must be one of them, not an empty block (which ranks
+    # at harm 0, first, and stopped the plan as if nothing could go)
+    import numpy as np
+
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    planner = CswapPlanner(torch.nn.Linear(2, 2), None, CswapSettings())
+    costs = {"fc": {"size": 5, "params_per_unit": 10, "params_curvature": 0, "coupled": {}}}
+    scores = {"fc": np.array([np.nan, -0.5, -0.2, -0.9, -0.1])}          # all harmful
+    chunk = planner._next_chunk(scores, {"fc": np.zeros(5)}, {"fc": [2, 3]}, {"fc": 1}, costs, 0.0)
+    assert chunk == {"fc": [2]} and planner._chunk_items == 1
 
 
 def test_a_unit_that_fails_alone_is_passed_over(monkeypatch):
