@@ -17,6 +17,7 @@ from benchmarks._tradeoff_plan import (
     NAMED_BASELINE,
     REPAIRED,
     REPAIRS,
+    RESCORE,
     TP_LEVEL,
     Job,
     _fmt_level,
@@ -353,7 +354,9 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           "", f"Machine: {machine()}. " + (f"Wall time of this invocation: {seconds:.0f} s (a resumed "
                                               "run counts only the rows it computed)." if seconds
                                               else "Markdown and plots rewritten from the CSV."), "",
-          "Methods: C-SWAP (default `CswapSettings`, one progressive run per model, sweep and seed, "
+          f"Methods: C-SWAP (default `CswapSettings` with `rescore='{RESCORE}'`: every unit "
+          "re-ablated at every re-score, the default before lazy re-scoring, so that every row "
+          "comes from one planner; one progressive run per model, sweep and seed, "
           "stopped at every level; `cswap_notol`: the same with the tolerance off, where the default "
           "stopped short; `cswap_fast`: its fast mode, `CswapSettings(screen=True)`, where it was run) "
           "and every baseline of `pruning.baselines.BASELINES`, each "

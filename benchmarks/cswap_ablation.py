@@ -8,7 +8,10 @@ ingredients are switched on one at a time:
    with the means folded into the consumers' biases really computes;
 2. BatchNorm re-estimation before every re-score and every check;
 3. each chunk judged as a whole (joint intervention) and undone when it fails;
-4. ranking by harm per parameter removed rather than harm alone (= the planner's defaults).
+4. ranking by harm per parameter removed rather than harm alone;
+5. lazy re-scoring: each re-score ablates only the units the last scores rank first (enough for
+   ``screen_cover`` chunks), every unit every ``LAZY_FULL_EVERY``-th time (= the planner's
+   defaults).
 
 Then one change at a time on top of the defaults:
 
@@ -23,7 +26,9 @@ Then one change at a time on top of the defaults:
 - predicted-ablation scores: a unit replaced by its least-squares prediction from the other
   units its reader sees (what a least-squares repair of that reader restores);
 - widths kept in multiples of 16 (``round_to``), the widths whose fewer MACs also run faster on
-  this CPU (``benchmarks/latency_alignment.py``).
+  this CPU (``benchmarks/latency_alignment.py``);
+- full re-scoring: every remaining unit re-ablated at every re-score (the defaults before lazy
+  re-scoring).
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
@@ -52,11 +57,11 @@ from causalnet.fileio import atomic_write_text
 from causalnet.graph import CausalGraph
 from causalnet.models import load_model
 from pruning.api import BaselineRanking
-from pruning.cswap import CswapPlanner, CswapSettings
+from pruning.cswap import LAZY_FULL_EVERY, CswapPlanner, CswapSettings
 from pruning.repair import finalize
 
 NAIVE = CswapSettings(rank_by="harm", rescore_every=2, objective="loglik").replace(
-    scoring_ablation="zero", bn_between_chunks=False, joint_check=False)
+    scoring_ablation="zero", bn_between_chunks=False, joint_check=False, rescore="full")
 
 REPAIRS = [("bias", "bn"), ("lsq",)]
 
@@ -70,7 +75,8 @@ STEPS = [
     ("+ BatchNorm re-estimated before every re-score and check", {"bn_between_chunks": True}),
     ("+ chunks judged jointly, undone on failure; re-score every chunk",
      {"joint_check": True, "rescore_every": 1}),
-    ("+ rank by harm per parameter (the defaults)", {"rank_by": "harm_per_cost"}),
+    ("+ rank by harm per parameter", {"rank_by": "harm_per_cost"}),
+    ("+ lazy re-scoring (the defaults)", {"rescore": "lazy"}),
 ]
 
 VARIANTS = [
@@ -86,6 +92,8 @@ VARIANTS = [
     ("defaults + least squares in the loop + predicted-ablation scores",
      {"repair_in_loop": "lsq", "scoring_ablation": "predicted"}),
     ("defaults + widths kept in multiples of 16 (round_to 16, for latency)", {"round_to": 16}),
+    ("defaults, full re-scoring (every unit re-ablated every time; the defaults before lazy)",
+     {"rescore": "full"}),
 ]
 
 
@@ -96,6 +104,9 @@ def _merged(path, new_rows: list[dict], order: list[str]) -> list[dict]:
         with open(path, newline="") as f:
             old = {r["planner"]: r for r in csv.DictReader(f)}
     old.update({r["planner"]: r for r in new_rows})
+    # rows from before the column: every C-SWAP run then re-scored every unit
+    old = {k: {"planner": k, "rescore": "-" if k.startswith("baseline") else "full", **r}
+           for k, r in old.items()}
     return [old[label] for label in order if label in old]
 
 
@@ -122,8 +133,8 @@ def main(argv=None) -> int:
     example = x_cal[:1]
     rows = []
 
-    def measure(label: str, removal_at: dict, seconds: float, stopped: str) -> None:
-        row = {"planner": label}
+    def measure(label: str, removal_at: dict, seconds: float, stopped: str, rescore: str = "-") -> None:
+        row = {"planner": label, "rescore": rescore}
         for repair in REPAIRS:
             for level in levels:
                 key = f"{'+'.join(repair)}_{int(100 * level)}"
@@ -154,7 +165,7 @@ def main(argv=None) -> int:
             continue
         start = time.perf_counter()
         result = CswapPlanner(model, graph, run).plan(data, example, milestones=tuple(levels[:-1]))
-        measure(label, result.snapshots, time.perf_counter() - start, result.stopped)
+        measure(label, result.snapshots, time.perf_counter() - start, result.stopped, run.ingredients.rescore)
 
     stem = "cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}"
     if args.only:
@@ -172,7 +183,9 @@ def main(argv=None) -> int:
           f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
           f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "
-          f"at that percentage of parameters removed; plan_s: planning time for the whole run. "
+          f"at that percentage of parameters removed; rescore: how C-SWAP re-scored (full: every "
+          f"unit each time; lazy: the units ranked first, every unit every {LAZY_FULL_EVERY}th "
+          f"time); plan_s: planning time for the whole run. "
           f"Unpruned: {100 * accuracy(model, test):.2f}%.\n\n"
           f"Machine: {machine()}"
           + (f" for the rows matching {args.only} (the other rows are kept from an earlier run)"

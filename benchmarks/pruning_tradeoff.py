@@ -59,6 +59,7 @@ from benchmarks._tradeoff_plan import (  # noqa: E402
     MODELS,
     NAMED_BASELINE,
     REPAIRS,
+    RESCORE,
     ZOOS,
     Job,
     _fmt_level,
@@ -212,7 +213,7 @@ def run_cswap(ctx: Context, job: Job, store: Store, x_cal, method: str = "cswap"
     settings = CswapSettings(target_params=top if job.sweep == "params" else None,
                              target_macs=top if job.sweep == "macs" else None,
                              calibration_per_class=job.cswap.get("calibration_per_class", 20),
-                             seed=job.seed, screen=method == FAST)
+                             seed=job.seed, screen=method == FAST).replace(rescore=RESCORE)
     start = time.perf_counter()
     result = CswapPlanner(ctx.model, ctx.graph, settings).plan(
         ctx.data, x_cal[:1], milestones=tuple(lv for lv in job.levels if lv < top))
@@ -254,7 +255,7 @@ def run_cswap_forced(ctx: Context, job: Job, store: Store, x_cal) -> None:
     settings = CswapSettings(target_params=top if job.sweep == "params" else None,
                              target_macs=top if job.sweep == "macs" else None, max_drop=float("inf"),
                              calibration_per_class=job.cswap.get("calibration_per_class", 20),
-                             seed=job.seed)
+                             seed=job.seed).replace(rescore=RESCORE)
     start = time.perf_counter()
     result = CswapPlanner(ctx.model, ctx.graph, settings).plan(
         ctx.data, x_cal[:1], milestones=tuple(lv for lv in short if lv < top))

@@ -7,8 +7,10 @@ means are folded into the readers' biases) and repeats:
 1. score every remaining unit by the effect of *mean* ablation on the true-class log-likelihood,
    measured on the current, repaired (BatchNorm re-estimated) network - the operation pruning +
    repair will really perform (``--rescore-every`` chunks; the first scores can come from the
-   saved graph). Fast mode (``screen``) ablates only the units a first-order estimate ranks
-   first, enough to cover a few chunks, and ranks the others by their estimate, after them;
+   saved graph). Re-scores are lazy: only the units the last scores rank first, enough to cover
+   a few chunks, are ablated again (every unit every ``LAZY_FULL_EVERY``-th time), and the others
+   keep their last score and rank after them. Fast mode (``screen``) goes further: each re-score
+   ablates only the units a first-order estimate ranks first;
 2. order units by harm per parameter removed (units whose removal helps - detrimental - first;
    ties: units in fewer class graphs first);
 3. take a chunk (about ``chunk`` of the parameters), mask it jointly, re-estimate BatchNorm and
@@ -62,9 +64,9 @@ class CswapIngredients:
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
     tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
     repair_in_loop: str = "mask"          # mask: mean-masked net (= bias folding) | lsq: readers re-solved too
-    rescore: str = "full"                 # full: every re-score ablates every alive unit | lazy: only the
-    #                                       units the last scores rank first (screen_cover chunks), all
-    #                                       of them every LAZY_FULL_EVERY re-scores (lazy greedy)
+    rescore: str = "lazy"                 # lazy: a re-score ablates only the units the last scores rank
+    #                                       first (screen_cover chunks), every alive unit every
+    #                                       LAZY_FULL_EVERY-th time (lazy greedy) | full: every unit every time
 
     def validate(self) -> None:
         if self.scoring_ablation not in ("mean", "zero", "predicted"):

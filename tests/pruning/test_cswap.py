@@ -228,7 +228,8 @@ def test_lazy_rescoring_covering_every_unit_is_the_exact_plan(lenet, mnist):
     from pruning.cswap import CswapPlanner, CswapSettings
 
     base = CswapSettings(target_params=0.3, calibration_per_class=6, chunk=0.1)
-    full = CswapPlanner(lenet, None, base).plan(mnist)
+    assert base.ingredients.rescore == "lazy"   # the default
+    full = CswapPlanner(lenet, None, base.replace(rescore="full")).plan(mnist)
     covered = CswapPlanner(lenet, None, base.replace(rescore="lazy", screen_cover=1e9)).plan(mnist)
     assert covered.removal == full.removal and covered.exact_scores == full.exact_scores > 0
     lazy = CswapPlanner(lenet, None, base.replace(rescore="lazy")).plan(mnist)
