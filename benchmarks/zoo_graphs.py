@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 import time
 from pathlib import Path
@@ -70,11 +69,7 @@ def main(argv=None) -> int:
     previous = RESULTS / f"zoo_graphs{suffix}.csv"
     if previous.exists():
         with open(previous, newline="") as f:
-            # rows of runs before the threads column: the machine line of their markdown says
-            old = re.search(r"(\d+) torch threads", (RESULTS / f"zoo_graphs{suffix}.md").read_text()
-                            if (RESULTS / f"zoo_graphs{suffix}.md").exists() else "")
-            kept = [{**r, "threads": r.get("threads") or (old.group(1) if old else "?")}
-                    for r in csv.DictReader(f) if r["model"] not in models]
+            kept = [r for r in csv.DictReader(f) if r["model"] not in models]
         order = zoo_names(args.data)
         rows = sorted(kept + rows, key=lambda r: order.index(r["model"]) if r["model"] in order else 99)
     write_csv(f"zoo_graphs{suffix}.csv", rows)
