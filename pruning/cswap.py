@@ -267,7 +267,7 @@ class CswapPlanner:
         self._caps: dict[str, int] | None = None            # per-layer budgets (budgets="graph")
         self._magnitude: dict[str, np.ndarray] | None = None  # L1 tie-break (tie_break="magnitude")
         self._chunk_items = 0                               # items (units or blocks) in the last chunk
-        self._exact: dict[str, set[int]] | None = None      # units scored exactly (fast mode)
+        self._exact: dict[str, set[int]] | None = None      # units ablated by the last re-score (fast, lazy)
         self.exact_scores = 0                               # single-unit ablations run by the plan
         self._last: dict[str, np.ndarray] | None = None     # the last scores (lazy re-scoring)
         self._rescores = 0                                  # re-scores so far (lazy re-scoring)
@@ -529,7 +529,8 @@ class CswapPlanner:
                 if magnitude is not None and se is not None and abs(harm) < 1.96 * se[u]:
                     # not significantly different from no effect: the magnitude decides
                     order, tie = 0.0, float(magnitude[name][u]) / cost
-                # screened out (fast mode): only an estimate, so after every exactly scored unit
+                # not ablated in this re-score (fast mode: an estimate; lazy: its last score), so
+                # after every freshly scored unit
                 estimated = float(exact is not None and u not in exact)
                 ranked.append((estimated, order, tie, int(members[name][u]), u))
             ranked.sort()
