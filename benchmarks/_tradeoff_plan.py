@@ -84,6 +84,13 @@ def full_plan(models=MODELS, seeds: int = 3, data: str = "mnist") -> list[Job]:
     return jobs
 
 
+def all_methods() -> tuple[str, ...]:
+    """Every method a trade-off job can run: C-SWAP, its fast mode and every baseline."""
+    from pruning.baselines import BASELINES
+
+    return ("cswap", FAST, *BASELINES)
+
+
 def fashion_plan(models: tuple[str, ...], seeds: int = 3) -> list[Job]:
     """The Fashion-MNIST run, in order of priority (the pruning issue's headline first):
 
@@ -94,9 +101,7 @@ def fashion_plan(models: tuple[str, ...], seeds: int = 3) -> list[Job]:
     5. the other seeds at every level.
     Cheapest model first within each step; every point on the full 10k test images. C-SWAP runs
     twice: its default and its fast mode (``cswap_fast``)."""
-    from pruning.baselines import BASELINES
-
-    methods = ("cswap", FAST, *BASELINES)
+    methods = all_methods()
     short = (0.3, 0.5, 0.7)
     chosen = [m for m in ZOOS["fashion"] if m in models]
     jobs = [Job(m, "params", 0, short, methods, None, (0.5,)) for m in chosen]

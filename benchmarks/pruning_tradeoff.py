@@ -64,6 +64,7 @@ from benchmarks._tradeoff_plan import (  # noqa: E402
     Job,
     _fmt_level,
     _key,
+    all_methods,
     full_plan,
     plan_jobs,
     quick_plan,
@@ -202,18 +203,26 @@ def _missing(ctx: Context, job: Job, store: Store, method: str) -> list[float]:
                              seed=job.seed, eval_images=ctx.eval_images)]
 
 
+def _cswap_settings(job: Job, top: float, **extra):
+    """C-SWAP's settings for ``job``, planned to ``top`` of its budget, re-scoring as every
+    committed row did (``RESCORE``)."""
+    from pruning.cswap import CswapSettings
+
+    return CswapSettings(target_params=top if job.sweep == "params" else None,
+                         target_macs=top if job.sweep == "macs" else None,
+                         calibration_per_class=job.cswap.get("calibration_per_class", 20),
+                         seed=job.seed, **extra).replace(rescore=RESCORE)
+
+
 def run_cswap(ctx: Context, job: Job, store: Store, x_cal, method: str = "cswap") -> None:
     """C-SWAP with its default settings (``method="cswap"``) or in fast mode (``FAST``): one
     progressive run to the top level, a snapshot at every other."""
-    from pruning.cswap import CswapPlanner, CswapSettings
+    from pruning.cswap import CswapPlanner
 
     if not _missing(ctx, job, store, method):
         return
     top = max(job.levels)
-    settings = CswapSettings(target_params=top if job.sweep == "params" else None,
-                             target_macs=top if job.sweep == "macs" else None,
-                             calibration_per_class=job.cswap.get("calibration_per_class", 20),
-                             seed=job.seed, screen=method == FAST).replace(rescore=RESCORE)
+    settings = _cswap_settings(job, top, screen=method == FAST)
     start = time.perf_counter()
     result = CswapPlanner(ctx.model, ctx.graph, settings).plan(
         ctx.data, x_cal[:1], milestones=tuple(lv for lv in job.levels if lv < top))
@@ -240,7 +249,7 @@ def run_cswap_forced(ctx: Context, job: Job, store: Store, x_cal) -> None:
     level, the same planner with the tolerance off (``max_drop=inf``: chunks are still scored,
     BatchNorm re-estimated and re-scored, but never undone), as method ``cswap_notol``: what a
     user who insists on that size gets."""
-    from pruning.cswap import CswapPlanner, CswapSettings
+    from pruning.cswap import CswapPlanner
 
     short = [lv for lv in job.levels
              if any(r["method"] == "cswap" and r["status"] == "not reached" and r["model"] == ctx.name
@@ -252,10 +261,7 @@ def run_cswap_forced(ctx: Context, job: Job, store: Store, x_cal) -> None:
     if not todo:
         return
     top = max(short)
-    settings = CswapSettings(target_params=top if job.sweep == "params" else None,
-                             target_macs=top if job.sweep == "macs" else None, max_drop=float("inf"),
-                             calibration_per_class=job.cswap.get("calibration_per_class", 20),
-                             seed=job.seed).replace(rescore=RESCORE)
+    settings = _cswap_settings(job, top, max_drop=float("inf"))
     start = time.perf_counter()
     result = CswapPlanner(ctx.model, ctx.graph, settings).plan(
         ctx.data, x_cal[:1], milestones=tuple(lv for lv in short if lv < top))
@@ -379,13 +385,7 @@ def _print_ratios(rows: list[dict]) -> None:
                   f"{NAMED_BASELINE}/cswap x{ratio:.2f})")
 
 
-def _method_choices() -> tuple[str, ...]:
-    from pruning.baselines import BASELINES
-
-    return ("cswap", FAST, *BASELINES)
-
-
-METHOD_CHOICES = _method_choices()
+METHOD_CHOICES = all_methods()
 
 
 def main(argv=None) -> int:
