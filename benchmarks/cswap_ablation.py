@@ -28,7 +28,10 @@ Then one change at a time on top of the defaults:
 - widths kept in multiples of 16 (``round_to``), the widths whose fewer MACs also run faster on
   this CPU (``benchmarks/latency_alignment.py``);
 - full re-scoring: every remaining unit re-ablated at every re-score (the defaults before lazy
-  re-scoring).
+  re-scoring);
+- harm ranked by its upper bound: a unit's measured harm plus one standard error of it over the
+  scoring images (``harm="upper"``), so a unit whose harm the images cannot tell from zero is
+  not ranked as free whatever its cost.
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
@@ -94,6 +97,7 @@ VARIANTS = [
     ("defaults + widths kept in multiples of 16 (round_to 16, for latency)", {"round_to": 16}),
     ("defaults, full re-scoring (every unit re-ablated every time; the defaults before lazy)",
      {"rescore": "full"}),
+    ("defaults + harm ranked by its upper bound (score + 1 standard error)", {"harm": "upper"}),
 ]
 
 

@@ -67,6 +67,9 @@ class CswapIngredients:
     rescore: str = "lazy"                 # lazy: a re-score ablates only the units the last scores rank
     #                                       first (screen_cover chunks), every alive unit every
     #                                       LAZY_FULL_EVERY-th time (lazy greedy) | full: every unit every time
+    harm: str = "mean"                    # mean: a unit's measured harm ranks it | upper: its harm plus
+    #                                       HARM_BOUND_Z standard errors (a harm the scoring images
+    #                                       cannot tell from 0 is not free: its cost still counts)
 
     def validate(self) -> None:
         if self.scoring_ablation not in ("mean", "zero", "predicted"):
@@ -79,6 +82,8 @@ class CswapIngredients:
             raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
         if self.rescore not in ("full", "lazy"):
             raise CausalnetInputError("rescore must be 'full' or 'lazy'")
+        if self.harm not in ("mean", "upper"):
+            raise CausalnetInputError("harm must be 'mean' or 'upper'")
 
 
 _INGREDIENTS = {f.name for f in fields(CswapIngredients)}
@@ -161,6 +166,7 @@ class CswapResult:
 SCREEN_MIN = 16     # fast mode scores at least this many units exactly, however small the chunk
 SKIP_PATIENCE = 8   # items in a row that may fail alone (each passed over) before C-SWAP stops
 LAZY_FULL_EVERY = 4  # lazy re-scoring: every this many re-scores ablates every alive unit
+HARM_BOUND_Z = 1.0   # harm="upper": standard errors added to a unit's measured harm
 
 
 def rank(harm: float, cost: float, rank_by: str = "harm_per_cost") -> float:
@@ -324,6 +330,17 @@ class CswapPlanner:
         self._last = out
         return out
 
+    def _harm(self, scores: dict[str, np.ndarray], name: str, u: int) -> float:
+        """The harm that ranks unit ``u`` of layer ``name``: minus its score, plus
+        ``HARM_BOUND_Z`` standard errors of it with ``harm="upper"`` (none where the score is an
+        estimate without one)."""
+        harm = -float(scores[name][u])
+        if self.settings.ingredients.harm == "upper":
+            se = self._se.get(name)
+            if se is not None and np.isfinite(se[u]):
+                harm += HARM_BOUND_Z * float(se[u])
+        return harm
+
     def _first(self, scores: dict[str, np.ndarray], alive: dict[str, list[int]], counts: dict[str, int],
                costs, budget: float) -> dict[str, list[int]]:
         """The alive units that ``scores`` rank first by :func:`rank`, until their cost covers
@@ -332,7 +349,7 @@ class CswapPlanner:
         ranked = []
         for name, alive_units in alive.items():
             cost = max(marginal_cost(costs, counts, name, s.key), 1)
-            ranked += [(rank(-float(scores[name][u]), cost, s.rank_by), name, u, cost) for u in alive_units]
+            ranked += [(rank(self._harm(scores, name, u), cost, s.rank_by), name, u, cost) for u in alive_units]
         ranked.sort()
         chosen: dict[str, list[int]] = {}
         covered = 0.0
@@ -523,10 +540,10 @@ class CswapPlanner:
             ranked = []
             exact = None if self._exact is None else self._exact.get(name, set())
             for u in units_alive:
-                harm = -scores[name][u]
+                harm = self._harm(scores, name, u)
                 order = rank(harm, cost, s.rank_by)
                 tie = 0.0
-                if magnitude is not None and se is not None and abs(harm) < 1.96 * se[u]:
+                if magnitude is not None and se is not None and abs(scores[name][u]) < 1.96 * se[u]:
                     # not significantly different from no effect: the magnitude decides
                     order, tie = 0.0, float(magnitude[name][u]) / cost
                 # not ablated in this re-score (fast mode: an estimate; lazy: its last score), so

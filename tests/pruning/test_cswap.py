@@ -290,3 +290,27 @@ def test_a_unit_that_fails_alone_is_passed_over(monkeypatch):
     removed = [u for units in result.removal.values() for u in units]
     assert removed and 0 not in removed
     assert any(not h["committed"] and h["units"] == 1 for h in result.history)   # it was tried
+
+
+def test_upper_harm_bound_lets_a_costly_unit_of_certain_small_harm_go_before_a_noisy_cheap_one():
+    # unit a0: removing it "helps" by 0.001, measured to +-0.1 (noise), 1 parameter; unit b0:
+    # harm 0.02 measured to +-0.001, 100 parameters. By measured harm the noisy cheap unit goes
+    # first (a harm below 0 ranks before any harm above it); with harm="upper" each harm is its
+    # mean plus one standard error (0.099 per parameter vs 0.00021) and the costly unit goes first
+    import numpy as np
+
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    costs = {"a": {"size": 2, "params_per_unit": 1, "params_curvature": 0, "coupled": {}},
+             "b": {"size": 2, "params_per_unit": 100, "params_curvature": 0, "coupled": {}}}
+    scores = {"a": np.array([0.001, -5.0]), "b": np.array([-0.02, -5.0])}
+    se = {"a": np.array([0.10, 0.0]), "b": np.array([0.001, 0.0])}
+    members = {"a": np.zeros(2), "b": np.zeros(2)}
+    first = {}
+    for harm in ("mean", "upper"):
+        planner = CswapPlanner(torch.nn.Linear(2, 2), None, CswapSettings().replace(harm=harm))
+        planner._se = se
+        first[harm] = planner._next_chunk(scores, members, {"a": [0], "b": [0]}, {}, costs, 0.0)
+    assert first == {"mean": {"a": [0]}, "upper": {"b": [0]}}
+    with pytest.raises(CausalnetInputError, match="harm must be"):
+        CswapSettings().replace(harm="lower").validate()
