@@ -23,10 +23,12 @@ NAMED_BASELINE = "l1"
 FORCED = "cswap_notol"   # C-SWAP with the tolerance off, at the levels the default stopped short of
 FAST = "cswap_fast"      # C-SWAP's fast mode (first-order screening of the re-scores)
 CSWAP_RUNS = ("cswap", FORCED, FAST)   # C-SWAP's rows; every other method is a baseline
-# how the trade-off's C-SWAP runs re-score: every unit at every re-score, the planner's default
-# until lazy re-scoring (CswapIngredients.rescore) replaced it; every committed C-SWAP row was
-# planned so, and a run keeps the rows of one planner until the whole table is re-run
+# the planner every committed C-SWAP row came from, pinned so that a change of the planner's
+# defaults does not mix two planners in one table (re-run the whole table to move on): full
+# re-scoring (every unit at every re-score, the default until lazy re-scoring replaced it) and
+# units ranked by their mean harm (CswapIngredients.harm="mean", not its upper bound)
 RESCORE = "full"
+PLANNER = {"rescore": RESCORE, "harm": "mean"}
 LATENCY_RUNS = 15
 FIELDS = ("model", "sweep", "target", "method", "repair", "seed", "eval_images", "status", "accuracy",
           "params", "macs", "params_removed", "macs_removed", "latency_b1_ms", "latency_b64_ms",

@@ -58,8 +58,8 @@ from benchmarks._tradeoff_plan import (  # noqa: E402
     LEVELS,
     MODELS,
     NAMED_BASELINE,
+    PLANNER,
     REPAIRS,
-    RESCORE,
     ZOOS,
     Job,
     _fmt_level,
@@ -204,14 +204,14 @@ def _missing(ctx: Context, job: Job, store: Store, method: str) -> list[float]:
 
 
 def _cswap_settings(job: Job, top: float, **extra):
-    """C-SWAP's settings for ``job``, planned to ``top`` of its budget, re-scoring as every
-    committed row did (``RESCORE``)."""
+    """C-SWAP's settings for ``job``, planned to ``top`` of its budget by the planner every
+    committed row came from (``PLANNER``)."""
     from pruning.cswap import CswapSettings
 
     return CswapSettings(target_params=top if job.sweep == "params" else None,
                          target_macs=top if job.sweep == "macs" else None,
                          calibration_per_class=job.cswap.get("calibration_per_class", 20),
-                         seed=job.seed, **extra).replace(rescore=RESCORE)
+                         seed=job.seed, **extra).replace(**PLANNER)
 
 
 def run_cswap(ctx: Context, job: Job, store: Store, x_cal, method: str = "cswap") -> None:
