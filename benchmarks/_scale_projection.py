@@ -119,8 +119,13 @@ def write_report(out: Path) -> None:
         for p in proj:
             lines.append(f"| {p['model']} | {p['units']} | {p['unit_image_ms']} | {p['hours_1']} | "
                          f"{p.get('hours_8')} | {p.get('hours_64')} |")
-        lines += ["", "GPUs: no accelerator was lent to this task and `--device cuda` is not written yet, "
-                  "so no GPU per-forward cost is measured and no GPU row is projected; a GPU's hours are "
+        lines += ["", "GPUs: `build --device cuda` and `prune --device cuda` put the model, the images and "
+                  "the intervention engines on the GPU. The engine's device handling is tested in the "
+                  "suite on fake CUDA tensors (`tests/causalnet/test_devices.py`: shapes and devices, "
+                  "no values, no backward); nothing has run on a real GPU, since no accelerator was "
+                  "lent to this task, so no GPU per-forward cost is measured and no GPU row is "
+                  "projected: `python benchmarks/device_check.py --device cuda` measures it, with the "
+                  "GPU-against-CPU agreement of a graph and a prune, where one is. A GPU's hours are "
                   "these divided by its speed-up per unit-image forward over one CPU thread. `--fast` runs exact "
                   "interventions only on the units the first-order screen cannot rule out, so the "
                   "sweep above is its upper bound; the class walks add, per class, the tested units x "

@@ -42,6 +42,7 @@ from .checkpoint import (
     valid_global_entry,
 )
 from .data import DataBundle, class_balanced_indices, stack_samples
+from .devices import model_device, resolve_device
 from .distributed import Shard, blocks, current_shard
 from .errors import CausalnetInputError
 from .evaluate import predict_logits, prefer_channels_last, true_class_logp
@@ -142,13 +143,17 @@ class GraphBuilder:
     shares are gathered, so every rank returns the same graph and rank 0 writes ``out``.
     ``max_memory`` (bytes; None: no limit): intervention engines hold at most the images that fit
     (:mod:`causalnet.memory`); zero and mean interventions give the same numbers either way.
+    ``device`` (default: where the model is): the private copy the build works on is moved there
+    (``"cuda"``: every intervention on the GPU); the user's model stays where it is, and the
+    statistics come back to the CPU, so the graph differs from a CPU build only by float rounding.
     """
 
     def __init__(self, model: nn.Module, settings: BuildSettings | None = None, *,
                  show_progress: bool = False, checkpoint: str | os.PathLike | None = None,
                  ignore: list[str] | tuple = (), shard: Shard | None = None,
-                 max_memory: int | None = None):
+                 max_memory: int | None = None, device: str | torch.device | None = None):
         self.model = model
+        self.device = resolve_device(device) if device is not None else None
         self.settings = settings or BuildSettings()
         self.settings.validate()
         self.show_progress = show_progress
@@ -163,7 +168,7 @@ class GraphBuilder:
 
     # ---------------------------------------------------------------- data selection
     def _check_runs(self, bundle: DataBundle) -> torch.Tensor:
-        x0 = bundle.fit[0][0].unsqueeze(0)
+        x0 = bundle.fit[0][0].unsqueeze(0).to(model_device(self._net))
         try:
             with torch.inference_mode():
                 out = self._net.eval()(x0)
@@ -415,6 +420,8 @@ class GraphBuilder:
         # here); the user's model is never touched
         check_ignore(model, self.ignore)
         self._net = private_copy(model)
+        if self.device is not None:
+            self._net.to(self.device)
         self._means = None
         ckpt = None
         try:

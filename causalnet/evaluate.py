@@ -82,6 +82,7 @@ def true_class_logp(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         or wider.
     """
     lp = torch.log_softmax(logits.float(), -1)
+    y = y.to(lp.device)
     index = y.view(*([1] * (lp.ndim - 2)), -1, 1).expand(*lp.shape[:-1], 1)
     return lp.gather(-1, index)[..., 0]
 
@@ -113,7 +114,11 @@ def _n_samples(data) -> int:
 def predict_logits(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.Tensor], *,
                    batch_size: int = 500, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of ``model`` on every sample of ``data`` (a dataset or an ``(images, labels)``
-    pair), with the labels, in inference mode. The model's train/eval mode is restored."""
+    pair), with the labels, in inference mode. The model's train/eval mode is restored.
+    Each batch runs on the model's device; the logits come back on the CPU."""
+    from .devices import model_device
+
+    device = model_device(model)
     was_training = model.training
     model.eval()
     channels_last = wants_channels_last(model)
@@ -123,6 +128,7 @@ def predict_logits(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.T
         with torch.inference_mode():
             for x, y in progress(_batches(data, batch_size), show=show_progress, total=n_batches,
                                  desc="evaluating", unit="batch"):
+                x = x.to(device)
                 try:
                     if channels_last and x.ndim == 4:
                         try:
@@ -131,7 +137,7 @@ def predict_logits(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.T
                             channels_last = False
                     if not (channels_last and x.ndim == 4):
                         out = model(x)
-                    outs.append(out)
+                    outs.append(out.cpu())
                 except RuntimeError as exc:
                     if "shape" in str(exc) or "size" in str(exc) or "channels" in str(exc):
                         raise CausalnetInputError(
@@ -139,7 +145,7 @@ def predict_logits(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.T
                             "Check that the data spec matches the model (channels, image size)."
                         ) from exc
                     raise
-                labels.append(torch.as_tensor(y))
+                labels.append(torch.as_tensor(y).cpu())
     finally:
         model.train(was_training)
     return torch.cat(outs), torch.cat(labels)
@@ -164,7 +170,9 @@ def count_macs_params(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[i
     was_training = model.training
     model.eval()
     try:
-        example = torch.zeros(1, *input_shape)
+        from .devices import model_device
+
+        example = torch.zeros(1, *input_shape, device=model_device(model))
         macs, params = tp.utils.count_ops_and_params(model, example)
     finally:
         model.train(was_training)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import split_heads
+from .devices import model_device
 from .errors import CausalnetInputError
 from .evaluate import wants_channels_last
 from .masking import overwrite_channels
@@ -142,6 +143,10 @@ class InterventionEngine:
     then ``engine.ablate(layer, units)`` gives the logits with each unit switched off, shaped
     (len(units), N, classes). ``reference`` (default: ``x``) supplies the means of mean ablation
     (or ``means``, already computed by another engine over the same reference).
+
+    The engine runs on the device of ``model`` (its batches, masks and indices are moved there)
+    and hands its results back on the CPU: ``clean``, ``ablate`` and
+    :func:`first_order_effects` give CPU tensors whatever the device.
     """
 
     def __init__(self, model: nn.Module, unit_map: UnitMap, x: torch.Tensor, *,
@@ -162,16 +167,28 @@ class InterventionEngine:
         self.cache_prefix = cache_prefix
         self.modules = dict(model.named_modules())
         self._channels_last = wants_channels_last(model)
-        self.x = self._fmt(x)
+        self.device = model_device(model)
+        self._moved: dict[int, torch.Tensor] = {}
+        self.x = self._fmt(x.to(self.device))
         self.n = len(x)
         with self._eval(), torch.inference_mode(), split_heads(model):
             self.recorder = _CallRecorder(model)
-            self.clean = self.recorder.run(self.x).float()
-            self.means = ((means if means is not None else self._reader_means(reference))
-                          if ablation.mode == "mean" else {})
+            self.clean = self.recorder.run(self.x).float().cpu()
+            self.means = ({k: v.to(self.device) for k, v in means.items()} if means is not None
+                          else self._reader_means(reference)) if ablation.mode == "mean" else {}
             self.predictors = self._reader_predictors(reference) if ablation.mode == "predicted" else {}
 
     # ---- helpers -------------------------------------------------------------------------
+    def _on(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` (an index or mask of the unit map, which lives on the CPU) on the engine's
+        device, moved once per tensor; the tensor itself on the CPU."""
+        if t.device == self.device:
+            return t
+        key = id(t)
+        if key not in self._moved:
+            self._moved[key] = (t, t.to(self.device))   # keep t alive: its id stays its own
+        return self._moved[key][1]
+
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         if self._channels_last and x.ndim == 4:
             return x.contiguous(memory_format=torch.channels_last)
@@ -195,7 +212,7 @@ class InterventionEngine:
                 found[reader.name] = summary(reader, args[0])
             handles.append(reader.module.register_forward_pre_hook(pre))
         try:
-            self.model(self._fmt(reference if reference is not None else self.x))
+            self.model(self._fmt(reference.to(self.device) if reference is not None else self.x))
         finally:
             for h in handles:
                 h.remove()
@@ -222,10 +239,11 @@ class InterventionEngine:
         out = {}
         for name, (mean, cov) in stats.items():
             size = len(mean)
-            lam = ridge * float(cov.diagonal().mean()) + 1e-12
-            precision = torch.linalg.inv(cov + lam * torch.eye(size, dtype=cov.dtype))
-            q = torch.zeros(size, size, dtype=cov.dtype)
+            lam = ridge * cov.diagonal().mean() + 1e-12   # a tensor: no sync with the device
+            precision = torch.linalg.inv(cov + lam * torch.eye(size, dtype=cov.dtype, device=cov.device))
+            q = torch.zeros(size, size, dtype=cov.dtype, device=cov.device)
             for idx in self._readers[name].index:
+                idx = self._on(idx)
                 q[idx] = torch.linalg.solve(precision[idx][:, idx], precision[idx])
             out[name] = (mean.float(), q.float())
         return out
@@ -247,7 +265,8 @@ class InterventionEngine:
         if key not in self._soft:
             layer, g = self._layer_draw(reader, 0)
             per_unit = torch.rand(layer.size, generator=g) * 0.01 + self.ablation.beta
-            self._soft[key] = per_unit @ reader.mask(range(layer.size))
+            # drawn on the CPU (the same values on every device), used where the model runs
+            self._soft[key] = (per_unit @ reader.mask(range(layer.size))).to(self.device)
         return self._soft[key]
 
     def _layer_draw(self, reader: Reader, salt: int) -> tuple[UnitLayer, torch.Generator]:
@@ -264,7 +283,7 @@ class InterventionEngine:
         if key not in self._perm:
             _, g = self._layer_draw(reader, 1)
             self._perm[key] = torch.stack([torch.randperm(self.n, generator=g)
-                                           for _ in range(layer.size)])
+                                           for _ in range(layer.size)]).to(self.device)
         return self._perm[key]
 
     def _resample_values(self, reader: Reader, t: torch.Tensor, units: Sequence[int] | None) -> torch.Tensor:
@@ -272,8 +291,8 @@ class InterventionEngine:
         With ``units=None`` (r = 1), each channel takes the donors of the unit that owns it."""
         donors = self._donors(reader)
         if units is not None:
-            return t[torch.arange(len(units))[:, None], donors[list(units)]]
-        owner = reader.mask(range(len(donors))).argmax(0)            # (in_size,)
+            return t[torch.arange(len(units), device=t.device)[:, None], donors[list(units)]]
+        owner = self._on(reader.mask(range(len(donors))).argmax(0))  # (in_size,)
         d = reader.axis(t.ndim - 1)
         x = t[0].movedim(d, 0)                                       # (C, n, ...)
         idx = donors[owner].view(*donors[owner].shape, *[1] * (x.ndim - 2)).expand_as(x)
@@ -285,7 +304,7 @@ class InterventionEngine:
         switches off ``units[i]``."""
         mode = self.ablation.mode
         if mode == "zero":
-            return torch.zeros((), dtype=t.dtype)
+            return torch.zeros((), dtype=t.dtype, device=t.device)
         if mode == "mean":
             view = _mask_view(t.ndim, reader.channel_dim, 1, reader.in_size)
             return self.means[reader.name].to(t.dtype).view(view)
@@ -298,8 +317,8 @@ class InterventionEngine:
 
     def _ablate_hook(self, reader: Reader, part: list[int], r: int):
         dim = reader.channel_dim
-        masks = reader.mask(part)
-        idx = reader.index[part[0]] if r == 1 else None
+        masks = reader.mask(part).to(self.device)
+        idx = self._on(reader.index[part[0]]) if r == 1 else None
 
         def pre(mod, args):
             t = args[0]
@@ -323,6 +342,7 @@ class InterventionEngine:
 
     def _splice_hook(self, name: str, out_index: torch.Tensor, r: int):
         clean = self.recorder.outputs[name][0]
+        out_index = self._on(out_index)
 
         def post(mod, args, out):
             ov = out.reshape(r, self.n, *out.shape[1:])
@@ -392,7 +412,7 @@ class InterventionEngine:
         intervention on ``unit`` makes: W[:, idx] applied to (value - input) on the unit's inputs."""
         module = reader.module
         clean = self.recorder.outputs[reader.name][0]
-        idx = reader.index[unit]
+        idx = self._on(reader.index[unit])
 
         def forward(x, *args, **kwargs):
             d = reader.axis(x.ndim)
@@ -438,15 +458,16 @@ class InterventionEngine:
         ``out_index`` only, for a path intervention)."""
         module = reader.module
         clean = self.recorder.outputs[reader.name][0]
-        cols = torch.cat([reader.index[u] for u in part])
-        owner = torch.repeat_interleave(torch.arange(len(part)),
-                                        torch.tensor([len(reader.index[u]) for u in part]))
-        block = torch.zeros(len(part), len(cols), dtype=clean.dtype)
-        block[owner, torch.arange(len(cols))] = 1.0
+        dev = self.device
+        cols = torch.cat([reader.index[u] for u in part]).to(dev)
+        owner = torch.tensor([i for i, u in enumerate(part) for _ in range(len(reader.index[u]))],
+                             dtype=torch.long, device=dev)
+        block = torch.zeros(len(part), len(cols), dtype=clean.dtype, device=dev)
+        block[owner, torch.arange(len(cols), device=dev)] = 1.0
         weight = module.weight[:, cols]
         if out_index is not None:
-            keep = torch.zeros(len(weight), dtype=torch.bool)
-            keep[out_index] = True
+            keep = torch.zeros(len(weight), dtype=torch.bool, device=dev)
+            keep[self._on(out_index)] = True
             weight = weight * keep[:, None].to(weight.dtype)
 
         def forward(x, *args, **kwargs):
@@ -565,7 +586,7 @@ class InterventionEngine:
             start = 0
             while start < len(units):
                 chunk = self._chunk(names, len(units) - start, splice)
-                outs.append(self._forward(layer, names, units[start:start + chunk], splice))
+                outs.append(self._forward(layer, names, units[start:start + chunk], splice).cpu())
                 start += chunk
         return torch.cat(outs)
 
@@ -650,8 +671,8 @@ class _GradientCache:
         g_out = self.outputs[reader.name].grad
         if g_out is None:
             return None
-        mask = torch.zeros(g_out.shape[1], dtype=g_out.dtype)
-        mask[out_index] = 1
+        mask = torch.zeros(g_out.shape[1], dtype=g_out.dtype, device=g_out.device)
+        mask[out_index.to(g_out.device)] = 1
         g_out = g_out * mask.view([1, -1] + [1] * (g_out.ndim - 2))
         with torch.enable_grad():
             leaf = x.detach().requires_grad_(True)
@@ -678,7 +699,7 @@ def first_order_effects(engine: InterventionEngine, layer: UnitLayer, target, *,
     cache = engine._grad_cache.get(key)
     if cache is None:
         cache = engine._grad_cache[key] = _GradientCache(engine, target)
-    est = torch.zeros(layer.size, engine.n)
+    est = torch.zeros(layer.size, engine.n, device=engine.device)
     for name in names:
         rd = layer.reader(name)
         g = cache.input_grad(rd, (splice or {}).get(name))
@@ -691,5 +712,5 @@ def first_order_effects(engine: InterventionEngine, layer: UnitLayer, target, *,
         contrib = g * (v - t)                                   # (N, ...) per input element
         dim = rd.axis(t.ndim)
         per_channel = contrib.movedim(dim, -1).reshape(engine.n, -1, rd.in_size).sum(1)  # (N, C)
-        est += (per_channel @ rd.mask(range(layer.size)).T).T
-    return est
+        est += (per_channel.float() @ rd.mask(range(layer.size)).to(engine.device).T).T
+    return est.cpu()

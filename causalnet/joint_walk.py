@@ -45,6 +45,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from .devices import model_device
 from .evaluate import class_margin
 from .interventions import Ablation, first_order_effects
 from .masking import switched_off
@@ -75,7 +76,7 @@ def _connection(units: UnitMap, layer: UnitLayer, readers: list[str], upper: str
         w = w.reshape(w.shape[0], w.shape[1], -1).sum(2) if w.ndim > 2 else w
         out = torch.tensor([idx[e] for e in kept_upper], dtype=torch.long)
         for j in range(layer.size):
-            total[j] += w[out][:, rd.index[j]].sum(1).double().numpy()
+            total[j] += w[out][:, rd.index[j]].sum(1).double().cpu().numpy()
     return total
 
 
@@ -92,7 +93,7 @@ class JointWalk:
                  means: Mapping[str, torch.Tensor] | None,
                  parents: Callable[[str, set[str]], list[tuple[UnitLayer, list[str]]]],
                  per: int = 1 << 30):
-        self.net, self.units, self.x, self.c = net, units, x, c
+        self.net, self.units, self.x, self.c = net, units, x.to(model_device(net)), c
         self.per = max(1, int(per))
         self.ablation, self.keep, self.reference = ablation, keep, reference
         self.values = ablation.mode

@@ -47,15 +47,16 @@ def overwrite_channels(t: torch.Tensor, reader: Reader, idx: torch.Tensor,
     """A copy of reader input ``t`` whose channels ``idx`` hold ``value``: a scalar, or one
     value per channel of ``idx`` (broadcast over the batch and every other axis)."""
     d = reader.axis(t.ndim)
+    idx = idx.to(t.device)
     new = t.clone()
     sl = [slice(None)] * t.ndim
     sl[d] = idx
     if isinstance(value, torch.Tensor) and value.numel() > 1:
         view = [1] * t.ndim
         view[d] = -1
-        new[tuple(sl)] = value.to(t.dtype).view(view)
+        new[tuple(sl)] = value.to(t.device, t.dtype).view(view)
     else:
-        new[tuple(sl)] = float(value) if not isinstance(value, torch.Tensor) else value.to(t.dtype)
+        new[tuple(sl)] = float(value) if not isinstance(value, torch.Tensor) else value.to(t.device, t.dtype)
     return new
 
 
@@ -174,6 +175,9 @@ class UnitMask:
     @torch.no_grad()
     def refresh(self, x: torch.Tensor, batch_size: int = 500) -> None:
         """Recompute every reader's input means (before replacement) on ``x``."""
+        from .devices import model_device
+
+        device = model_device(self.model)
         sums: dict[str, torch.Tensor] = {}
         was = self.model.training
         self.model.eval()
@@ -181,7 +185,7 @@ class UnitMask:
             for i in range(0, len(x), batch_size):
                 self._capture = {}
                 with split_heads(self.model):
-                    self.model(x[i:i + batch_size])
+                    self.model(x[i:i + batch_size].to(device))
                 for k, v in self._capture.items():
                     sums[k] = sums.get(k, 0) + v * len(x[i:i + batch_size])
         finally:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .devices import model_device
 from .errors import CausalnetInputError
 from .interventions import Ablation, InterventionEngine, first_order_effects
 from .units import UnitLayer, UnitMap
@@ -39,8 +40,13 @@ def parse_memory(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def default_budget() -> int:
-    """Half the memory available now (``MemAvailable``), or 4 GiB where that cannot be read."""
+def default_budget(device: torch.device | str | None = None) -> int:
+    """Half the memory available now on ``device``: the free memory of a CUDA device
+    (``torch.cuda.mem_get_info``), else the machine's ``MemAvailable``, or 4 GiB where that
+    cannot be read."""
+    if device is not None and torch.device(device).type == "cuda":
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free) // 2
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -63,7 +69,7 @@ def bytes_per_image(model: nn.Module, x0: torch.Tensor) -> int:
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
         with torch.inference_mode():
-            model.eval()(x0[:1])
+            model.eval()(x0[:1].to(model_device(model)))
     finally:
         for h in handles:
             h.remove()

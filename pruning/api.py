@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from causalnet.data import DataBundle, calibration_set
+from causalnet.devices import model_device, resolve_device
 from causalnet.errors import CausalnetInputError
 from causalnet.fingerprint import model_fingerprint
 from causalnet.graph import CausalGraph
@@ -60,7 +61,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
           chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
           score_per_class: int = 10, seed: int = 0, screen: bool = False,
-          show_progress: bool = False) -> tuple[nn.Module, dict, dict]:
+          show_progress: bool = False, device: str | torch.device | None = None
+          ) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
     MACs removed, with the same training-free repair for every method.
 
@@ -81,6 +83,9 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         calibration_per_class: calibration images per class (drawn once, seeded).
         seed: the calibration draw's seed.
         show_progress: show C-SWAP's progress bar.
+        device: where the planning, scoring and repair run (``"cuda"``: on the GPU, on a copy
+            of the model); default: where the model is. The pruned model comes back where
+            ``model`` is.
 
     Returns:
         ``(pruned_model, plan, info)``: the plan replays with :func:`pruning.load_pruned`;
@@ -98,12 +103,17 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
     if graph is not None:
         graph.check_model(fingerprint)
     start = time.perf_counter()
+    home = model_device(model)
+    work = model
+    if device is not None and resolve_device(device) != home:
+        work = copy.deepcopy(model).to(resolve_device(device))   # the user's model stays put
     x_cal, y_cal = calibration_set(data.fit, calibration_per_class, seed=seed)   # drawn once
+    x_cal, y_cal = x_cal.to(model_device(work)), y_cal.to(model_device(work))
     example = x_cal[:1]
-    units = discover_units(model, example)          # found once, bound to each working copy
+    units = discover_units(work, example)           # found once, bound to each working copy
     info: dict = {"method": method}
     if method == "cswap":
-        planner = CswapPlanner(model, graph, settings, show_progress=show_progress, fingerprint=fingerprint)
+        planner = CswapPlanner(work, graph, settings, show_progress=show_progress, fingerprint=fingerprint)
         result = planner.plan(data, example, calibration=(x_cal, y_cal), units=units)
         removal = result.removal
         info.update({"history": result.history, "scores": result.scores, "stopped": result.stopped,
@@ -111,10 +121,11 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
                      "base_calibration_accuracy": result.base_calibration_accuracy,
                      "exact_scores": result.exact_scores})
     else:
-        ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=seed, units=units)
+        ranking = BaselineRanking(method, work, x_cal, y_cal, example, seed=seed, units=units)
         removal = ranking.removal(target_params=target_params, target_macs=target_macs, round_to=round_to)
         info["stopped"] = "target reached"
-    pruned, changed = finalize(model, removal, x_cal, repair, example, units=units)
+    pruned, changed = finalize(work, removal, x_cal, repair, example, units=units)
+    pruned.to(home)
     info["seconds"] = time.perf_counter() - start
     plan = make_plan(model, removal, tuple(example.shape[1:]), repair=changed, fingerprint=fingerprint,
                      settings={**asdict(settings), "method": method, "repair": list(repair),

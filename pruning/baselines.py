@@ -190,7 +190,7 @@ def _conductance(model: nn.Module, layers: list[UnitLayer], x: torch.Tensor, y: 
             reader = readers[name]
             a = attr.abs().double()
             dim = reader.axis(a.ndim)
-            totals[name] += a.movedim(dim, -1).reshape(-1, reader.in_size).sum(0)
+            totals[name] += a.movedim(dim, -1).reshape(-1, reader.in_size).sum(0).cpu()
             count[name] += a.numel() // reader.in_size
     out = {}
     for layer in layers:

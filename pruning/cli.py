@@ -7,6 +7,7 @@ from pathlib import Path
 
 from causalnet.cli import add_common_options, command_parser
 from causalnet.data import DATA_SPEC_HELP
+from causalnet.devices import DEVICE_HELP
 from causalnet.errors import CausalnetInputError
 from causalnet.fileio import check_writable
 from causalnet.models import MODEL_SPEC_HELP
@@ -62,6 +63,9 @@ def run_prune(args) -> int:
     from .report import compare, measure
 
     _check_numbers(args)
+    from causalnet.devices import resolve_device
+
+    resolve_device(args.device)   # a missing GPU is said before anything is loaded
     check_writable(args.out, folder=True)
     model = load_model(args.model, trust=args.trust)
     graph = CausalGraph.load(args.graph) if args.graph else None
@@ -74,7 +78,7 @@ def run_prune(args) -> int:
                                max_drop=args.max_drop, repair=_repair(args),
                                rescore_every=args.rescore_every, round_to=args.round_to,
                                calibration_per_class=args.calibration, seed=args.seed,
-                               screen=args.fast, show_progress=not args.quiet)
+                               screen=args.fast, show_progress=not args.quiet, device=args.device)
     shape = tuple(plan["input_shape"])
     before = measure(model, data.eval, shape)
     after = measure(pruned, data.eval, shape)
@@ -132,6 +136,7 @@ def register(subparsers) -> None:
                         "original outputs; replaces bias)")
     p.add_argument("--no-repair", action="store_true", help="no repair at all (for comparison)")
     p.add_argument("--calibration", type=int, default=20, help="calibration images per class")
+    p.add_argument("--device", default="cpu", help=f"where planning and repair run: {DEVICE_HELP}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
     add_common_options(p)
@@ -163,6 +168,6 @@ def demo_step(context: dict) -> None:
     args = argparse.Namespace(model=context["model_spec"], graph=str(context["graph"]),
                               data=context["data_spec"], method="cswap", target_params=0.5,
                               target_macs=None, max_drop=1.0, rescore_every=1, round_to=None, fast=False,
-                              repair="lsq", no_repair=False, calibration=20, seed=0,
+                              repair="lsq", no_repair=False, calibration=20, seed=0, device="cpu",
                               out=str(out), trust=False, quiet=context.get("quiet", False))
     run_prune(args)

@@ -242,7 +242,8 @@ def _add_zero_biases(model: nn.Module, units: UnitMap) -> None:
             module = reader.module
             if isinstance(module, nn.Conv2d | nn.Linear) and module.bias is None:
                 width = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
-                module.bias = nn.Parameter(torch.zeros(width, dtype=module.weight.dtype))
+                module.bias = nn.Parameter(torch.zeros(width, dtype=module.weight.dtype,
+                                                       device=module.weight.device))
 
 
 class CswapPlanner:

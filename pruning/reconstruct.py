@@ -64,10 +64,10 @@ def _ridge_solve(rows: torch.Tensor, target: torch.Tensor, ridge: float, max_row
     if len(rows) > max_rows:
         pick = torch.randperm(len(rows), generator=generator)[:max_rows]
         rows, target = rows[pick], target[pick]
-    design = torch.cat([rows, torch.ones(len(rows), 1)], 1).double()
+    design = torch.cat([rows, torch.ones(len(rows), 1, dtype=rows.dtype, device=rows.device)], 1).double()
     gram = design.T @ design
     lam = ridge * float(gram.diagonal()[:-1].mean())
-    gram[:-1, :-1] += lam * torch.eye(gram.shape[0] - 1, dtype=gram.dtype)
+    gram[:-1, :-1] += lam * torch.eye(gram.shape[0] - 1, dtype=gram.dtype, device=gram.device)
     return torch.linalg.solve(gram, design.T @ target.double())
 
 

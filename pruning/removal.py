@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from causalnet.devices import model_device
 from causalnet.errors import CausalnetInputError
 from causalnet.units import HEAD, UnitLayer, UnitMap, discover_units
 
@@ -242,7 +243,7 @@ def apply_plan(model: nn.Module, plan: Mapping, example: torch.Tensor | None = N
         shape = plan.get("input_shape")
         if not shape:
             raise CausalnetInputError("the plan has no input_shape; pass an example input")
-        example = torch.zeros(1, *shape)
+        example = torch.zeros(1, *shape, device=model_device(model))
     units = discover_units(model, example, **dict(plan.get("discover_options") or {}))
     prune_units(model, units, plan["removal"], example)
     add_missing_biases(model, (plan.get("repair") or {}).get("created_biases", []))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..cli import add_common_options, command_parser
 from ..data import DATA_SPEC_HELP
+from ..devices import DEVICE_HELP
 from ..errors import CausalnetInputError
 from ..fileio import check_writable
 from ..models import MODEL_SPEC_HELP
@@ -46,18 +47,23 @@ def run_build(args) -> Path:
                              global_effects=not args.no_global, screen=args.fast,
                              class_test=args.class_test, walk=args.walk, walk_keep=args.walk_keep)
     settings.validate()   # every number is checked before the model and data are loaded
+    from ..devices import resolve_device
+
+    resolve_device(args.device)   # a missing GPU is said before anything is loaded
     model = load_model(args.model, trust=args.trust)
     data = load_data(args.data)
-    shard, _ = init_from_env("cpu")   # under torchrun: this rank's share of the work
+    # under torchrun: this rank's share of the work, and its own GPU (cuda -> cuda:LOCAL_RANK)
+    shard, device = init_from_env(args.device)
     checkpoint = out.with_name(out.name + ".ckpt.json")
     if checkpoint.exists() and not args.quiet and shard.main:
         print(f"resuming from {checkpoint}")
     ignore = [n.strip() for n in (args.ignore or "").split(",") if n.strip()]
     from ..memory import default_budget, parse_memory
 
-    budget = default_budget() if args.max_memory == "auto" else parse_memory(args.max_memory)
+    device = resolve_device(device)
+    budget = default_budget(device) if args.max_memory == "auto" else parse_memory(args.max_memory)
     builder = GraphBuilder(model, settings, show_progress=not args.quiet, checkpoint=checkpoint,
-                           ignore=ignore, shard=shard, max_memory=budget)
+                           ignore=ignore, shard=shard, max_memory=budget, device=device)
     start = time.perf_counter()
     graph = builder.build(data, model_spec=args.model, out=out)   # written before the checkpoint goes
     if not shard.main:
@@ -107,9 +113,10 @@ def register(subparsers) -> None:
                    help="screen candidates with first-order estimates and run exact interventions "
                         "only on those the screen cannot rule out (see benchmarks/graph_speed.py "
                         "for its agreement with exact mode)")
+    p.add_argument("--device", default="cpu", help=f"where the build runs: {DEVICE_HELP}")
     p.add_argument("--max-memory", default="auto", metavar="SIZE",
                    help="memory the intervention engines may hold, e.g. 8G (auto: half the memory "
-                        "available now); more images than fit are worked through in slices, with "
+                        "available now, on the GPU with --device cuda); more images than fit are worked through in slices, with "
                         "the same kept units (zero and mean interventions)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ignore", default=None, metavar="NAME[,NAME]",
