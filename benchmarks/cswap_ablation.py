@@ -98,6 +98,10 @@ VARIANTS = [
     ("defaults, full re-scoring (every unit re-ablated every time; the defaults before lazy)",
      {"rescore": "full"}),
     ("defaults + harm ranked by its upper bound (score + 1 standard error)", {"harm": "upper"}),
+    ("defaults + refit scores (unit removed, readers re-solved by lsq on held-out calibration images)",
+     {"scoring_ablation": "refit"}),
+    ("defaults + least squares in the loop + refit scores",
+     {"repair_in_loop": "lsq", "scoring_ablation": "refit"}),
 ]
 
 

@@ -6,7 +6,9 @@ unit's mean over reference data (mean ablation: what pruning with the mean folde
 consumer's bias does), its value on another input (resample), or a small random value
 u ~ U(beta, beta + 0.01) (soft), or its least-squares prediction from the reader's other inputs
 (predicted: what re-solving the reader without the unit restores; used to score pruning, not
-offered by ``causalnet build``). A path (edge) intervention cuts unit ``u``'s contribution to a
+offered by ``causalnet build``), or removed with every reader's weights re-solved by least
+squares on the others (refit: exactly what the lsq repair does for one unit, in closed form; for
+pruning scores, node interventions only). A path (edge) intervention cuts unit ``u``'s contribution to a
 set S of one reader's outputs only: the reader is run on the clean and on the intervened input,
 S is taken from the second run and every other output from the first; other readers see ``u``
 untouched.
@@ -45,7 +47,8 @@ from .evaluate import wants_channels_last
 from .masking import overwrite_channels
 from .units import Reader, UnitLayer, UnitMap
 
-MODES = ("zero", "mean", "resample", "soft", "predicted")
+MODES = ("zero", "mean", "resample", "soft", "predicted")   # what a graph build may use
+SCORING_MODES = (*MODES, "refit")                            # ... and what pruning scores may use
 
 
 @dataclass(frozen=True)
@@ -54,15 +57,21 @@ class Ablation:
 
     ``predicted`` replaces a unit by its least-squares prediction from the other units its
     reader sees (at the same position): what a reader re-solved by least squares without the unit
-    would read, so the effect measured is the unit's information the others cannot restore."""
+    would read, so the effect measured is the unit's information the others cannot restore.
+
+    ``refit`` removes the unit and re-solves every Conv2d (groups=1) or Linear reader by least
+    squares on the reader's remaining inputs (im2col patches for a convolution, ridge-regularised
+    like the lsq repair, fitted on the reference data): the harm measured is what the lsq repair
+    cannot restore. Other readers (depthwise convolutions) see the unit's mean. Node
+    interventions only (no ``splice``)."""
 
     mode: str = "zero"
     beta: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise CausalnetInputError(f"unknown intervention {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.mode not in SCORING_MODES:
+            raise CausalnetInputError(f"unknown intervention {self.mode!r}; use one of {', '.join(SCORING_MODES)}")
 
 
 def _mask_view(ndim: int, channel_dim: int, r: int, c: int) -> list[int]:
@@ -175,7 +184,8 @@ class InterventionEngine:
             self.recorder = _CallRecorder(model)
             self.clean = self.recorder.run(self.x).float().cpu()
             self.means = ({k: v.to(self.device) for k, v in means.items()} if means is not None
-                          else self._reader_means(reference)) if ablation.mode == "mean" else {}
+                          else self._reader_means(reference)) if ablation.mode in ("mean", "refit") else {}
+            self.refits = self._reader_refits(reference) if ablation.mode == "refit" else {}
             self.predictors = self._reader_predictors(reference) if ablation.mode == "predicted" else {}
 
     # ---- helpers -------------------------------------------------------------------------
@@ -248,6 +258,55 @@ class InterventionEngine:
             out[name] = (mean.float(), q.float())
         return out
 
+    _REFIT_RIDGE = 1e-3   # relative to the mean input variance, as the lsq repair's ridge
+
+    def _reader_refits(self, reference: torch.Tensor | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per Conv2d (groups=1, zero padding) or Linear reader: ``(mean, P)``, the mean and the
+        ridge-regularised precision matrix of its input columns (im2col patches of a
+        convolution, in the weight's (channel, kh, kw) order) over the reference data."""
+        def moments(reader: Reader, t: torch.Tensor):
+            rows = _columns(reader.module, t)
+            if rows is None:
+                return None
+            rows = rows.double()
+            mean = rows.mean(0)
+            centred = rows - mean
+            return mean, centred.T @ centred / max(len(rows), 1)
+
+        out = {}
+        for name, st in self._per_reader(reference, moments).items():
+            if st is None:
+                continue
+            mean, cov = st
+            lam = self._REFIT_RIDGE * cov.diagonal().mean() + 1e-12
+            out[name] = (mean, torch.linalg.inv(cov + lam * torch.eye(len(mean), dtype=cov.dtype,
+                                                                        device=cov.device)))
+        return out
+
+    def _refit_forward(self, reader: Reader, unit: int):
+        """A forward for ``reader`` with its weights and bias re-solved by least squares
+        without ``unit``'s inputs: ``W' = W - W_S P_SS^-1 P_S.`` (so ``W'_S = 0``) and
+        ``b' = b + W_S P_SS^-1 P_S. mean``, the closed form of the ridge solve on the
+        reference data (``P``: the precision matrix of the reader's input columns)."""
+        module = reader.module
+        mean, prec = self.refits[reader.name]
+        w = module.weight.reshape(module.weight.shape[0], -1)
+        per = w.shape[1] // reader.in_size                     # columns per input channel
+        idx = self._on(reader.index[unit])
+        cols = (idx[:, None] * per + torch.arange(per, device=idx.device)[None, :]).reshape(-1)
+        coef = torch.linalg.solve(prec[cols][:, cols], prec[cols])      # (|S|, columns)
+        delta = -(w[:, cols].double() @ coef)                             # (out, columns)
+        weight = (w.double() + delta).to(w.dtype).reshape(module.weight.shape)
+        bias = -(delta @ mean).to(w.dtype)
+        if module.bias is not None:
+            bias = bias + module.bias
+
+        def forward(x, *args, **kwargs):
+            if isinstance(module, nn.Conv2d):
+                return F.conv2d(x, weight, bias, module.stride, module.padding, module.dilation)
+            return F.linear(x, weight, bias)
+        return forward
+
     def _predicted_values(self, reader: Reader, t: torch.Tensor) -> torch.Tensor:
         """Every input channel of a (r, n, ...) reader input ``t`` replaced by its prediction
         from the channels of the other units (:meth:`_reader_predictors`)."""
@@ -305,7 +364,7 @@ class InterventionEngine:
         mode = self.ablation.mode
         if mode == "zero":
             return torch.zeros((), dtype=t.dtype, device=t.device)
-        if mode == "mean":
+        if mode in ("mean", "refit"):   # refit: a reader that cannot be re-solved reads the mean
             view = _mask_view(t.ndim, reader.channel_dim, 1, reader.in_size)
             return self.means[reader.name].to(t.dtype).view(view)
         if mode == "soft":
@@ -322,7 +381,7 @@ class InterventionEngine:
 
         def pre(mod, args):
             t = args[0]
-            if r == 1 and self.ablation.mode in ("zero", "mean", "soft"):
+            if r == 1 and self.ablation.mode in ("zero", "mean", "soft", "refit"):
                 # one unit: overwrite its channels in a copy (cheaper than a masked blend)
                 if self.ablation.mode == "zero":
                     value = 0.0
@@ -396,7 +455,7 @@ class InterventionEngine:
         unit's contribution instead of recomputing it: one unit per forward, a Conv2d (groups=1)
         or Linear called once, reading clean inputs (nothing before it is intervened). A path
         intervention works too: the splice hook then keeps the corrected outputs of S only."""
-        if r != 1 or not self.cache_prefix or self.ablation.mode in ("resample", "predicted"):
+        if r != 1 or not self.cache_prefix or self.ablation.mode in ("resample", "predicted", "refit"):
             return None
         first = min(names, key=lambda n: self.recorder.spans[n][0][0])
         module = self.modules[first]
@@ -443,7 +502,8 @@ class InterventionEngine:
         what follows it are replicated, so the prefix is neither tiled nor recomputed."""
         if (len(names) != 1 or (splice and set(splice) != set(names)) or not self.cache_prefix
                 or self.n < 2  # with one input a stale prefix output would broadcast silently
-                or self.ablation.mode in ("resample", "predicted") or names[0] in self._untiled_failed):
+                or self.ablation.mode in ("resample", "predicted", "refit")
+                or names[0] in self._untiled_failed):
             return None
         name = names[0]
         outs = self.recorder.outputs[name]
@@ -512,14 +572,20 @@ class InterventionEngine:
             if out is not None:
                 return out.reshape(r, self.n, -1)
         subtract = self._subtractable(names, r, splice)
+        refit = set(names) & set(self.refits)
         with ExitStack() as stack:
             if subtract is not None:
                 module = self.modules[subtract]
                 old = module.__dict__.get("forward")
                 module.forward = self._subtract_forward(layer.reader(subtract), part[0])
                 stack.callback(_restore_forward, module, old)
+            for name in refit:
+                module = self.modules[name]
+                old = module.__dict__.get("forward")
+                module.forward = self._refit_forward(layer.reader(name), part[0])
+                stack.callback(_restore_forward, module, old)
             for name in names:
-                if name == subtract:
+                if name == subtract or name in refit:
                     continue
                 rd = layer.reader(name)
                 h = rd.module.register_forward_pre_hook(self._ablate_hook(rd, part, r))
@@ -549,6 +615,8 @@ class InterventionEngine:
         (2 CPU threads, 100 images): replicas won only for flat linear readers (LeNet-5 fc1
         0.005 s vs 0.009 s; MobileNetV2's last layer 0.009 s vs 0.034 s) and lost for every
         convolutional or token-wise suffix (up to 5x slower)."""
+        if self.ablation.mode == "refit":
+            return 1   # one set of re-solved weights per forward
         if self.units_per_forward != "auto":
             return min(self.units_per_forward, remaining)
         many = self._many_subtractable(names, splice)
@@ -579,6 +647,9 @@ class InterventionEngine:
             raise ValueError(f"units {bad[:5]} are not in layer {layer.name!r}, which has {layer.size} "
                              f"units (0..{layer.size - 1}); pass indices in that range")
         names = list(readers) if readers is not None else [rd.name for rd in layer.readers]
+        if self.ablation.mode == "refit" and (splice or readers is not None):
+            raise CausalnetInputError("refit ablation removes a unit from every reader (a node "
+                                      "intervention): call ablate without readers or splice")
         if splice:
             names = [n for n in names if n in splice] or list(splice)
         outs = []
@@ -589,6 +660,20 @@ class InterventionEngine:
                 outs.append(self._forward(layer, names, units[start:start + chunk], splice).cpu())
                 start += chunk
         return torch.cat(outs)
+
+
+def _columns(module: nn.Module, t: torch.Tensor) -> torch.Tensor | None:
+    """The rows a least-squares re-solve of ``module`` regresses on: (rows, in_features) of a
+    Linear's input, (N * positions, C * kh * kw) im2col patches of a Conv2d (groups=1, zero
+    padding); None for any other module."""
+    if isinstance(module, nn.Linear):
+        return t.detach().reshape(-1, t.shape[-1])
+    if (isinstance(module, nn.Conv2d) and module.groups == 1 and module.padding_mode == "zeros"
+            and not isinstance(module.padding, str)):
+        cols = F.unfold(t.detach().float(), module.kernel_size, module.dilation, module.padding,
+                        module.stride)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    return None
 
 
 def ablate_naive(model: nn.Module, layer: UnitLayer, unit: int, x: torch.Tensor, *,

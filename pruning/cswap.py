@@ -59,6 +59,9 @@ class CswapIngredients:
     scoring_ablation: str = "mean"        # mean: what removal + bias folding computes | zero |
     #                                       predicted: the unit's least-squares prediction from the
     #                                       others (what removal + lsq repair computes for a reader)
+    #                                       | refit: removed, every reader re-solved by least
+    #                                       squares (the lsq repair of one unit, in closed form),
+    #                                       fitted on calibration images the scores do not use
     bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
     joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
@@ -72,8 +75,8 @@ class CswapIngredients:
     #                                       cannot tell from 0 is not free: its cost still counts)
 
     def validate(self) -> None:
-        if self.scoring_ablation not in ("mean", "zero", "predicted"):
-            raise CausalnetInputError("scoring_ablation must be 'mean', 'zero' or 'predicted'")
+        if self.scoring_ablation not in ("mean", "zero", "predicted", "refit"):
+            raise CausalnetInputError("scoring_ablation must be 'mean', 'zero', 'predicted' or 'refit'")
         if self.budgets not in ("none", "graph"):
             raise CausalnetInputError("budgets must be 'none' or 'graph'")
         if self.repair_in_loop not in ("mask", "lsq"):
@@ -270,6 +273,7 @@ class CswapPlanner:
             graph.check_model(fingerprint or model)
         # state of the plan in progress (set by plan(), read by _score and _next_chunk)
         self._x_fit: torch.Tensor | None = None             # images the predicted ablation is fitted on
+        self._x_refit: torch.Tensor | None = None           # ... the refit ablation (not scored on)
         self._se: dict[str, np.ndarray] = {}                # standard error of each unit's last score
         self._caps: dict[str, int] | None = None            # per-layer budgets (budgets="graph")
         self._magnitude: dict[str, np.ndarray] | None = None  # L1 tie-break (tie_break="magnitude")
@@ -291,7 +295,8 @@ class CswapPlanner:
         enough to cover ``screen_cover`` chunks of ``budget``, are ablated one by one; the others
         keep their estimate and are ranked after every exactly scored unit."""
         # predictions are fitted on the calibration images, as the least-squares repair is
-        fit = self._x_fit if self.settings.ingredients.scoring_ablation == "predicted" else None
+        mode = self.settings.ingredients.scoring_ablation
+        fit = self._x_fit if mode == "predicted" else self._x_refit if mode == "refit" else None
         engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.ingredients.scoring_ablation),
                                     reference=fit)
         ref = torch.log_softmax(reference, 1)
@@ -405,6 +410,11 @@ class CswapPlanner:
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
         self._x_fit = x_cal
+        held = torch.ones(len(y_cal), dtype=torch.bool, device=y_cal.device)
+        held[score_idx] = False
+        # out-of-sample harm: a Linear reader of 400 inputs re-solved on the 100 images it is
+        # then scored on would restore almost anything (the predicted ablation's overfit)
+        self._x_refit = x_cal[held] if bool(held.any()) else x_cal
         example = x_cal[:1] if example is None else example
         with torch.inference_mode():
             reference = self.model.eval()(x_score)

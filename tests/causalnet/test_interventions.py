@@ -235,3 +235,58 @@ def test_unit_out_of_range_is_a_clear_error(cnn):
         engine.ablate(layer, range(layer.size + 1))
     with pytest.raises(ValueError, match="not in layer"):
         engine.ablate(layer, [-1])
+
+
+def _explicit_refit(net, reader, cols, x):
+    """``reader`` of a copy of ``net`` re-solved by plain least squares (with intercept) on its
+    input columns other than ``cols``: the lsq repair for one unit, written out."""
+    import copy
+
+    from causalnet.interventions import _columns
+
+    seen = {}
+    h = reader.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0]))
+    with torch.no_grad():
+        net(x)
+    h.remove()
+    rows = _columns(reader, seen["x"]).double()
+    w = reader.weight.reshape(reader.weight.shape[0], -1).double()
+    target = rows @ w.T + reader.bias.double()
+    keep = [j for j in range(rows.shape[1]) if j not in set(cols)]
+    design = torch.cat([rows[:, keep], torch.ones(len(rows), 1, dtype=rows.dtype)], 1)
+    sol = torch.linalg.lstsq(design, target).solution
+    new = copy.deepcopy(net)
+    module = dict(new.named_modules())[[n for n, m in net.named_modules() if m is reader][0]]
+    weight = torch.zeros_like(w)
+    weight[:, keep] = sol[:-1].T
+    with torch.no_grad():
+        module.weight.copy_(weight.reshape(module.weight.shape).float())
+        module.bias.copy_(sol[-1].float())
+    return new
+
+
+def test_refit_ablation_equals_removing_the_unit_and_re_solving_its_reader(monkeypatch):
+    """``refit`` is the lsq repair of one unit in closed form: the same logits as a copy whose
+    reader (a convolution over im2col patches, a Linear behind a flatten) is re-solved without
+    the unit by an explicit least-squares fit on the same images."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 6, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(6 * 4 * 4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    x = torch.randn(300, 1, 8, 8)
+    monkeypatch.setattr(InterventionEngine, "_REFIT_RIDGE", 0.0)   # plain least squares
+    units = discover_units(net, x[:1])
+    engine = InterventionEngine(net, units, x, ablation=Ablation("refit"))
+    mean = InterventionEngine(net, units, x, ablation=Ablation("mean"))
+    for name, reader, unit, cols in (("0", net[2], 1, list(range(9, 18))),
+                                     ("2", net[5], 3, list(range(48, 64))),
+                                     ("5", net[7], 2, [2])):
+        layer = units.layer(name)
+        got = engine.ablate(layer, [unit])[0]
+        with torch.no_grad():
+            want = _explicit_refit(net, reader, cols, x)(x)
+        torch.testing.assert_close(got, want, atol=2e-3, rtol=1e-3)
+        assert (mean.ablate(layer, [unit])[0] - got).abs().max() > 1e-5   # not mean ablation
+    with pytest.raises(Exception, match="node intervention"):
+        engine.ablate(units.layer("0"), [0], readers=["2"])

@@ -185,6 +185,25 @@ def test_repair_in_loop_lsq_plans_to_the_target(lenet, mnist):
         CswapSettings(target_params=0.2).replace(repair_in_loop="ridge").validate()
 
 
+def test_refit_scores_are_fitted_off_the_scoring_images_and_plan_to_the_target(lenet, mnist, monkeypatch):
+    from causalnet.interventions import InterventionEngine
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    fitted = []
+    init = InterventionEngine.__init__
+
+    def spy(self, model, units, x, *, reference=None, **kw):
+        fitted.append((len(x), None if reference is None else len(reference)))
+        init(self, model, units, x, reference=reference, **kw)
+    monkeypatch.setattr(InterventionEngine, "__init__", spy)
+    settings = CswapSettings(target_params=0.3, calibration_per_class=6, score_per_class=2,
+                             chunk=0.1).replace(scoring_ablation="refit")
+    result = CswapPlanner(lenet, None, settings).plan(mnist)
+    assert result.stopped == "target reached" and result.removed_fraction >= 0.3
+    # scored on 2 images per class, re-solved on the other 4
+    assert fitted and all(f == (20, 40) for f in fitted)
+
+
 def test_default_tolerance_is_at_least_one_calibration_image():
     from pruning.cswap import auto_tolerance, tolerance_note
 
