@@ -301,8 +301,9 @@ class CswapPlanner:
                                     reference=fit)
         ref = torch.log_softmax(reference, 1)
         if self.settings.objective == "kl":
-            def value(logits):  # -(KL(p_orig || p)) per image
-                return -(ref.exp() * (ref - torch.log_softmax(logits, -1))).sum(-1)
+            def value(logits):  # -(KL(p_orig || p)) per image, where the logits are (GPU or CPU)
+                r = ref.to(logits.device)
+                return -(r.exp() * (r - torch.log_softmax(logits, -1))).sum(-1)
         else:
             def value(logits):
                 return true_class_logp(logits, y)
