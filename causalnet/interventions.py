@@ -177,7 +177,7 @@ class InterventionEngine:
         self.modules = dict(model.named_modules())
         self._channels_last = wants_channels_last(model)
         self.device = model_device(model)
-        self._moved: dict[int, torch.Tensor] = {}
+        self._moved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}   # id -> (tensor, on device)
         self.x = self._fmt(x.to(self.device))
         self.n = len(x)
         with self._eval(), torch.inference_mode(), split_heads(model):
@@ -190,8 +190,8 @@ class InterventionEngine:
 
     # ---- helpers -------------------------------------------------------------------------
     def _on(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` (an index or mask of the unit map, which lives on the CPU) on the engine's
-        device, moved once per tensor; the tensor itself on the CPU."""
+        """``t`` (an index of the unit map, which lives on the CPU) on the engine's device,
+        moved once per tensor; ``t`` itself when the engine runs on the CPU."""
         if t.device == self.device:
             return t
         key = id(t)
