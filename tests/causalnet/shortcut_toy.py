@@ -14,7 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from causalnet.builder import build_graph
 from causalnet.data import DataBundle, TensorImageDataset
+from causalnet.graph import CausalGraph
 
 SHAPE_UNITS = ("0.1:0", "0.1:1")
 COLOUR_UNITS = ("0.1:2", "0.1:3")
@@ -63,3 +65,12 @@ def shortcut_data(n: int, aligned_fraction: float, seed: int = 0) -> GroupedData
 def shortcut_bundle() -> DataBundle:
     """Fit: colours random (clean); eval: half aligned, half conflicting."""
     return DataBundle(spec="shortcut_toy", fit=shortcut_data(400, 0.5, seed=1), eval=shortcut_data(400, 0.5, seed=2))
+
+
+def shortcut_graph_setup() -> tuple[nn.Module, DataBundle, CausalGraph]:
+    """The toy model, its data and its causal graph (30 samples and 30 calibration images per
+    class, seed 0): the set-up the audit and the debias tests share."""
+    torch.manual_seed(0)
+    model, data = shortcut_model(), shortcut_bundle()
+    return model, data, build_graph(model, data, samples_per_class=30, calibration_per_class=30)
+

@@ -15,16 +15,13 @@ from causalnet.cli import main
 from causalnet.errors import CausalnetInputError, ModelMismatchError
 from causalnet.graph import CausalGraph
 
-from .shortcut_toy import COLOUR_UNITS, SHAPE_UNITS, shortcut_bundle, shortcut_model
+from .shortcut_toy import COLOUR_UNITS, SHAPE_UNITS, shortcut_graph_setup
 from .toy import hand_wired, hand_wired_data
 
 
 @pytest.fixture(scope="module")
 def toy():
-    torch.manual_seed(0)
-    model, data = shortcut_model(), shortcut_bundle()
-    graph = build_graph(model, data, samples_per_class=30, calibration_per_class=30)
-    return model, data, graph
+    return shortcut_graph_setup()
 
 
 def test_audit_names_the_colour_units_of_the_planted_shortcut(toy):

@@ -21,8 +21,8 @@ from pruning.debias import DebiasSettings, debias, remove_same_number
 from pruning.io import load_pruned, save_pruned
 from tests.causalnet.shortcut_toy import (
     COLOUR_UNITS,
-    shortcut_bundle,
     shortcut_data,
+    shortcut_graph_setup,
     shortcut_model,
 )
 
@@ -33,10 +33,7 @@ def _groups(ds):
 
 @pytest.fixture(scope="module")
 def toy():
-    torch.manual_seed(0)
-    model, data = shortcut_model(), shortcut_bundle()
-    graph = build_graph(model, data, samples_per_class=30, calibration_per_class=30)
-    return model, data, graph
+    return shortcut_graph_setup()
 
 
 def test_repair_removes_the_colour_units_and_fixes_conflicting_inputs(toy):
