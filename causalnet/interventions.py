@@ -49,6 +49,8 @@ from .units import Reader, UnitLayer, UnitMap
 
 MODES = ("zero", "mean", "resample", "soft", "predicted")   # what a graph build may use
 SCORING_MODES = (*MODES, "refit")                            # ... and what pruning scores may use
+LSQ_RIDGE = 1e-3   # the least-squares ridge, relative to the mean input variance: the "predicted"
+                   # and "refit" modes here and the lsq repair (pruning/reconstruct.py) share it
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ class InterventionEngine:
         """Per-input-channel mean of every reader's input over the reference data."""
         return self._per_reader(reference, lambda reader, t: reader.channel_mean(t))
 
-    def _reader_predictors(self, reference: torch.Tensor | None, ridge: float = 1e-3
+    def _reader_predictors(self, reference: torch.Tensor | None, ridge: float = LSQ_RIDGE
                            ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per reader, ``(mean, Q)`` over the reference data: a unit's inputs ``x_S`` are predicted
         from the reader's other inputs as ``x_S - Q[S] @ (x - mean)``, with
@@ -258,8 +260,6 @@ class InterventionEngine:
             out[name] = (mean.float(), q.float())
         return out
 
-    _REFIT_RIDGE = 1e-3   # relative to the mean input variance, as the lsq repair's ridge
-
     def _reader_refits(self, reference: torch.Tensor | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per Conv2d (groups=1, zero padding) or Linear reader: ``(mean, P)``, the mean and the
         ridge-regularised precision matrix of its input columns (im2col patches of a
@@ -278,7 +278,7 @@ class InterventionEngine:
             if st is None:
                 continue
             mean, cov = st
-            lam = self._REFIT_RIDGE * cov.diagonal().mean() + 1e-12
+            lam = LSQ_RIDGE * cov.diagonal().mean() + 1e-12
             out[name] = (mean, torch.linalg.inv(cov + lam * torch.eye(len(mean), dtype=cov.dtype,
                                                                         device=cov.device)))
         return out

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from causalnet.attention import split_heads
+from causalnet.interventions import LSQ_RIDGE
 from causalnet.units import UnitMap
 
 
@@ -95,7 +96,7 @@ def kept_outputs(model: nn.Module, units: UnitMap, removal: Mapping[str, Sequenc
 
 @torch.no_grad()
 def reconstruct_readers(pruned: nn.Module, original: nn.Module, readers: Mapping[str, torch.Tensor],
-                        x_calib: torch.Tensor, *, ridge: float = 1e-3, max_rows: int = 50_000,
+                        x_calib: torch.Tensor, *, ridge: float = LSQ_RIDGE, max_rows: int = 50_000,
                         seed: int = 0) -> dict[str, list[str]]:
     """Re-solve the weights and bias of ``readers`` (module name shared by ``pruned`` and
     ``original`` -> the original output channels it keeps, see :func:`kept_outputs`) in place
@@ -137,7 +138,7 @@ def reconstruct_readers(pruned: nn.Module, original: nn.Module, readers: Mapping
 
 @torch.no_grad()
 def reconstruct_masked(work: nn.Module, original: nn.Module, masked: Mapping[str, torch.Tensor],
-                       x_calib: torch.Tensor, *, ridge: float = 1e-3, max_rows: int = 50_000,
+                       x_calib: torch.Tensor, *, ridge: float = LSQ_RIDGE, max_rows: int = 50_000,
                        seed: int = 0) -> list[str]:
     """:func:`reconstruct_readers` on a full-size model whose removed units are masked (not yet
     removed): each reader in ``masked`` (name -> its input channels that are masked out) is

@@ -4,6 +4,7 @@ import pytest
 import torch
 from captum.attr import LayerFeatureAblation
 
+from causalnet import interventions
 from causalnet.interventions import Ablation, InterventionEngine, ablate_naive
 from causalnet.units import UnsupportedModuleError, discover_units
 
@@ -275,7 +276,7 @@ def test_refit_ablation_equals_removing_the_unit_and_re_solving_its_reader(monke
         torch.nn.Conv2d(4, 6, 3, stride=2, padding=1), torch.nn.ReLU(),
         torch.nn.Flatten(), torch.nn.Linear(6 * 4 * 4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
     x = torch.randn(300, 1, 8, 8)
-    monkeypatch.setattr(InterventionEngine, "_REFIT_RIDGE", 0.0)   # plain least squares
+    monkeypatch.setattr(interventions, "LSQ_RIDGE", 0.0)   # plain least squares
     units = discover_units(net, x[:1])
     engine = InterventionEngine(net, units, x, ablation=Ablation("refit"))
     mean = InterventionEngine(net, units, x, ablation=Ablation("mean"))
