@@ -335,8 +335,8 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
     ``sweeps``: run only the jobs of these budgets (``params``, ``macs``), e.g. to split the work
     between two processes writing to different folders. ``data``: ``mnist`` or ``fashion``, the
     dataset and its zoo (``fashion``: the trained ``fashion_*`` models, files
-    ``pruning_tradeoff_fashion.*``). ``methods``: run only these of each job's methods (C-SWAP's
-    tolerance-free stand-in comes with ``cswap``)."""
+    ``pruning_tradeoff_fashion.*``). ``methods``: run only these of each job's methods, in this order (C-SWAP's
+    tolerance-free stand-in comes with ``cswap``, after the others)."""
     from causalnet.data import load_data
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -350,7 +350,7 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
         models = tuple(zoo_names(data, trained=True))
     jobs = plan_jobs(quick, models=models, seeds=seeds, sweeps=sweeps, data=data)
     if methods:
-        jobs = [replace(j, methods=tuple(m for m in j.methods if m in methods)) for j in jobs]
+        jobs = [replace(j, methods=tuple(m for m in methods if m in j.methods)) for j in jobs]
     store = Store(out_dir / f"{stem}.csv", read_only=report_only)
     if report_only:
         command = (command or "python benchmarks/pruning_tradeoff.py").replace(" --report-only", "")
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sweeps", nargs="+", choices=("params", "macs"),
                     help="run only these budgets (default: both)")
     ap.add_argument("--methods", nargs="+", choices=METHOD_CHOICES, metavar="METHOD",
-                    help="run only these methods (default: every one of the plan; choices: "
+                    help="run only these methods, in this order (default: every one of the plan; choices: "
                          + ", ".join(METHOD_CHOICES) + ")")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the markdown and plots from the CSV already there")
