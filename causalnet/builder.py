@@ -47,8 +47,9 @@ from .distributed import Shard, blocks, current_shard
 from .errors import CausalnetInputError
 from .evaluate import predict_logits, prefer_channels_last, true_class_logp
 from .fingerprint import model_fingerprint
+from .first_order import first_order_effects
 from .graph import CausalGraph
-from .interventions import MODES, Ablation, first_order_effects
+from .interventions import MODES, Ablation
 from .memory import images_per_engine, make_engine
 from .nodes import LOGIT_LAYER, logit_id
 from .progress import progress

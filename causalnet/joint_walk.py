@@ -13,7 +13,7 @@ switched off: zero or mean, as the build's intervention):
 
 1. **rank** the units of ``L`` by their first-order effect on the class margin (logit of ``c``
    minus the largest other logit) when switched off, averaged over the N inputs: one forward
-   and one backward (:func:`causalnet.interventions.first_order_effects`);
+   and one backward (:func:`causalnet.first_order.first_order_effects`);
 2. **bisect** on ``k``: the smallest ``k`` such that keeping only the top ``k`` units of ``L``
    (switching off the rest of ``L`` *together*, on top of the restriction above) still
    *holds* a fraction ``target_L`` of the N inputs: classified as ``c`` with at least half
@@ -47,7 +47,8 @@ from torch import nn
 
 from .devices import model_device
 from .evaluate import class_margin
-from .interventions import Ablation, first_order_effects
+from .first_order import first_order_effects
+from .interventions import Ablation
 from .masking import switched_off
 from .memory import make_engine
 from .nodes import LOGIT_LAYER, logit_id

@@ -22,7 +22,8 @@ from torch import nn
 
 from .devices import model_device
 from .errors import CausalnetInputError
-from .interventions import Ablation, InterventionEngine, first_order_effects
+from .first_order import first_order_effects
+from .interventions import Ablation, InterventionEngine
 from .units import UnitLayer, UnitMap
 
 SPLITTABLE = ("zero", "mean")

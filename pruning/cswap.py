@@ -38,8 +38,9 @@ from torch import nn
 from causalnet.data import DataBundle, calibration_set
 from causalnet.errors import CausalnetInputError
 from causalnet.evaluate import accuracy, true_class_logp
+from causalnet.first_order import first_order_effects
 from causalnet.graph import CausalGraph
-from causalnet.interventions import Ablation, InterventionEngine, first_order_effects
+from causalnet.interventions import Ablation, InterventionEngine
 from causalnet.masking import UnitMask
 from causalnet.progress import progress
 from causalnet.units import UnitMap, discover_units

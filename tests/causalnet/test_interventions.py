@@ -114,7 +114,7 @@ def test_unknown_intervention_is_a_clear_error():
 
 
 def test_first_order_is_exact_where_the_suffix_is_linear():
-    from causalnet.interventions import first_order_effects
+    from causalnet.first_order import first_order_effects
 
     from .toy import hand_wired, hand_wired_data
 
@@ -150,7 +150,7 @@ def test_values_do_not_depend_on_units_per_forward(cnn, mode):
 def test_first_order_estimate_is_exact_for_the_last_linear_reader(cnn, mode):
     """The gradient estimate uses the same per-unit values as the exact interventions; on a
     reader whose suffix is linear (fc1's only reader feeds the logits) it is exact."""
-    from causalnet.interventions import first_order_effects
+    from causalnet.first_order import first_order_effects
 
     model, units, x = cnn
     layer = units.layer("fc1")

@@ -5,7 +5,8 @@ import torch
 
 from causalnet.builder import BuildSettings, GraphBuilder
 from causalnet.errors import CausalnetInputError
-from causalnet.interventions import Ablation, InterventionEngine, first_order_effects
+from causalnet.first_order import first_order_effects
+from causalnet.interventions import Ablation, InterventionEngine
 from causalnet.memory import (
     SplitEngine,
     bytes_per_image,
