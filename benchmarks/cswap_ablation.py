@@ -41,7 +41,8 @@ with the same repair, and LAMP, the best baseline on Fashion-MNIST, run in the s
 
 Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--quick]
 [--only TEXT ...]``;
-writes ``benchmarks/results/cswap_ablation_MODEL.{csv,md}``.
+writes ``benchmarks/results/cswap_ablation_MODEL.{csv,md}`` (``cswap_ablation_MODEL_seedN`` for
+``--seed N`` other than 0, so rows of different calibration draws never mix in one table).
 """
 
 from __future__ import annotations
@@ -175,13 +176,16 @@ def main(argv=None) -> int:
         result = CswapPlanner(model, graph, run).plan(data, example, milestones=tuple(levels[:-1]))
         measure(label, result.snapshots, time.perf_counter() - start, result.stopped, run.ingredients.rescore)
 
-    stem = "cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}"
+    # one file per seed: rows kept by --only must come from the same calibration draw
+    stem = ("cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}") + (
+        f"_seed{args.seed}" if args.seed else "")
     if args.only:
         rows = _merged(RESULTS / f"{stem}.csv", rows, [label for _, label in BASELINE_ROWS]
                        + [label for label, _ in runs])
     write_csv(f"{stem}.csv", rows)
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")
+    cmd += f" --seed {args.seed}" if args.seed else ""
     if args.only:
         cmd += " --only " + " ".join(f"'{t}'" for t in args.only)
     title = "MNIST" if dataset == "mnist" else "Fashion-MNIST"
@@ -196,7 +200,7 @@ def main(argv=None) -> int:
           f"time); plan_s: planning time for the whole run. "
           f"Unpruned: {100 * accuracy(model, test):.2f}%.\n\n"
           f"Machine: {machine()}"
-          + (f" for the rows matching {args.only} (the other rows are kept from an earlier run)"
+          + (f" for the rows matching {args.only} (any other rows are kept from an earlier run)"
              if args.only else "") + ".\n\n" + markdown_table(rows) + f"\n\nCommand: `{cmd}`\n")
     atomic_write_text(RESULTS / f"{stem}.md", md)
     return 0
