@@ -91,9 +91,7 @@ def first_order_effects(engine: InterventionEngine, layer: UnitLayer, target, *,
     names = list(readers) if readers is not None else [rd.name for rd in layer.readers]
     if splice:
         names = [n for n in names if n in splice] or list(splice)
-    cache = engine._grad_cache.get(key)
-    if cache is None:
-        cache = engine._grad_cache[key] = _GradientCache(engine, target)
+    cache = engine.cached(f"first_order:{key}", lambda: _GradientCache(engine, target))
     est = torch.zeros(layer.size, engine.n, device=engine.device)
     for name in names:
         rd = layer.reader(name)
@@ -101,10 +99,7 @@ def first_order_effects(engine: InterventionEngine, layer: UnitLayer, target, *,
         if g is None:
             continue
         t = cache.inputs[name].detach()
-        tv = t.unsqueeze(0)
-        v = engine._values(rd, tv, 1)
-        v = v.expand_as(tv)[0] if v.ndim else torch.zeros_like(t)
-        contrib = g * (v - t)                                   # (N, ...) per input element
+        contrib = g * (engine.replacement(rd, t) - t)          # (N, ...) per input element
         dim = rd.axis(t.ndim)
         per_channel = contrib.movedim(dim, -1).reshape(engine.n, -1, rd.in_size).sum(1)  # (N, C)
         est += (per_channel.float() @ rd.mask(range(layer.size)).to(engine.device).T).T

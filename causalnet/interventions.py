@@ -32,9 +32,10 @@ The user's model is never changed: hooks are removed and modules restored even o
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -168,7 +169,7 @@ class InterventionEngine:
         self.unit_map = unit_map
         self.ablation = ablation
         self.units_per_forward = units_per_forward if units_per_forward == "auto" else max(1, int(units_per_forward))
-        self._grad_cache: dict = {}
+        self._derived: dict = {}
         self._tiled: dict = {}
         self._untiled_failed: set[str] = set()
         self._soft: dict[tuple, torch.Tensor] = {}
@@ -356,6 +357,20 @@ class InterventionEngine:
         x = t[0].movedim(d, 0)                                       # (C, n, ...)
         idx = donors[owner].view(*donors[owner].shape, *[1] * (x.ndim - 2)).expand_as(x)
         return x.gather(1, idx).movedim(0, d).unsqueeze(0)
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per engine and ``key`` and kept: a quantity derived from
+        the engine's fixed batch (the gradient cache of :mod:`causalnet.first_order`)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+    def replacement(self, reader: Reader, t: torch.Tensor) -> torch.Tensor:
+        """What the intervention puts in place of every unit of ``reader``'s input ``t``
+        (N, ...): a tensor shaped like ``t``, or one that broadcasts to it (a 0-d zero for zero
+        ablation)."""
+        v = self._values(reader, t.unsqueeze(0), 1)
+        return v[0] if v.ndim == t.ndim + 1 else v
 
     def _values(self, reader: Reader, t: torch.Tensor, r: int,
                 units: Sequence[int] | None = None) -> torch.Tensor:

@@ -50,6 +50,20 @@ def test_mean_ablation_equals_naive_with_the_mean(cnn):
         torch.testing.assert_close(out[k], ablate_naive(model, layer, u, x, value=mean), atol=1e-5, rtol=1e-5)
 
 
+def test_replacement_is_what_the_intervention_writes(cnn):
+    model, units, x = cnn
+    reader = units.layer("conv3").reader("fc1")
+    t = torch.randn(len(x), reader.in_size)
+    zero = InterventionEngine(model, units, x).replacement(reader, t)
+    assert torch.equal(zero.expand_as(t), torch.zeros_like(t))
+    mean = InterventionEngine(model, units, x, ablation=Ablation("mean"))
+    torch.testing.assert_close(mean.replacement(reader, t).expand_as(t),
+                               mean.means["fc1"].expand_as(t))
+    calls = []
+    assert mean.cached("k", lambda: calls.append(1) or "v") == "v"
+    assert mean.cached("k", lambda: calls.append(1) or "w") == "v" and calls == [1]
+
+
 def test_engine_equals_captum_layer_feature_ablation(cnn):
     model, units, x = cnn
     layer = units.layer("conv3")                     # read by fc1 through a flatten
