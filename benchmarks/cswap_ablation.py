@@ -39,10 +39,14 @@ BatchNorm re-estimation, and least-squares reconstruction) and measured on the 1
 images (Fashion-MNIST for the ``fashion_*`` models). The named baseline, global L1 magnitude
 with the same repair, and LAMP, the best baseline on Fashion-MNIST, run in the same process.
 
-Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--quick]
-[--only TEXT ...]``;
-writes ``benchmarks/results/cswap_ablation_MODEL.{csv,md}`` (``cswap_ablation_MODEL_seedN`` for
-``--seed N`` other than 0, so rows of different calibration draws never mix in one table).
+``--budget macs`` budgets MACs instead of parameters (C-SWAP's ``target_macs``, the baselines'
+MACs targets), levels are then fractions of MACs removed.
+
+Run: ``python benchmarks/cswap_ablation.py [--model resnet20] [--levels 0.5 0.7] [--budget macs]
+[--seed N] [--quick] [--only TEXT ...]``;
+writes ``benchmarks/results/cswap_ablation_MODEL.{csv,md}`` (``cswap_ablation_MODEL_macs`` for
+``--budget macs``, ``..._seedN`` for ``--seed N`` other than 0, so rows of different budgets or
+calibration draws never mix in one table).
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="resnet20")
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.7])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--budget", choices=("params", "macs"), default="params",
+                    help="the resource the levels remove a fraction of (default: params)")
     ap.add_argument("--quick", action="store_true", help="LeNet-5, one level, 2000 test images")
     ap.add_argument("--only", nargs="+", default=None, metavar="TEXT",
                     help="run only the rows whose label contains one of these texts; the other rows "
@@ -160,10 +166,10 @@ def main(argv=None) -> int:
     for method, label in BASELINE_ROWS:
         start = time.perf_counter()
         ranking = BaselineRanking(method, model, x_cal, y_cal, example, seed=args.seed)
-        measure(label, {round(lv, 6): ranking.removal(target_params=lv) for lv in levels},
+        measure(label, {round(lv, 6): ranking.removal(**{f"target_{args.budget}": lv}) for lv in levels},
                 time.perf_counter() - start, "target reached")
     settings = NAIVE.replace(calibration_per_class=base.calibration_per_class, seed=args.seed,
-                             target_params=levels[-1])
+                             **{"target_params": None, "target_macs": None, f"target_{args.budget}": levels[-1]})
     runs = []
     for label, change in STEPS:
         settings = settings.replace(**change)
@@ -178,24 +184,26 @@ def main(argv=None) -> int:
 
     # one file per seed: rows kept by --only must come from the same calibration draw
     stem = ("cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}") + (
-        f"_seed{args.seed}" if args.seed else "")
+        "_macs" if args.budget == "macs" else "") + (f"_seed{args.seed}" if args.seed else "")
     if args.only:
         rows = _merged(RESULTS / f"{stem}.csv", rows, [label for _, label in BASELINE_ROWS]
                        + [label for label, _ in runs])
     write_csv(f"{stem}.csv", rows)
     cmd = "python benchmarks/cswap_ablation.py" + (" --quick" if args.quick else
                                                     f" --model {name} --levels {' '.join(map(str, levels))}")
+    cmd += " --budget macs" if args.budget == "macs" else ""
     cmd += f" --seed {args.seed}" if args.seed else ""
     if args.only:
         cmd += " --only " + " ".join(f"'{t}'" for t in args.only)
     title = "MNIST" if dataset == "mnist" else "Fashion-MNIST"
-    md = (f"# C-SWAP ingredients, one at a time ({name}, {title} test accuracy)\n\n"
+    budget = ", MACs budget" if args.budget == "macs" else ""
+    md = (f"# C-SWAP ingredients, one at a time ({name}{budget}, {title} test accuracy)\n\n"
           f"Each row up to the defaults adds one ingredient to the row above; the rows after "
           f"change one thing in the defaults. Every pruned model is removed physically "
           f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
           f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "
-          f"at that percentage of parameters removed; rescore: how C-SWAP re-scored (full: every "
+          f"at that percentage of {'MACs' if args.budget == 'macs' else 'parameters'} removed; rescore: how C-SWAP re-scored (full: every "
           f"unit each time; lazy: the units ranked first, every unit every {LAZY_FULL_EVERY}th "
           f"time); plan_s: planning time for the whole run. "
           f"Unpruned: {100 * accuracy(model, test):.2f}%.\n\n"
