@@ -29,8 +29,12 @@ after pruning, published) is run on our ResNet-20 as the MACs sweep's 52.6% leve
 Rows are appended to the CSV as they are produced; a rerun skips the rows already there
 (errors are retried), so an interrupted run resumes.
 
+A run split across processes (``--sweeps``, ``--methods``, each with its own ``--out``) is
+joined with ``--merge OTHER/pruning_tradeoff*.csv``: the rows this CSV lacks are appended and the
+reports rewritten.
+
 Run: ``python benchmarks/pruning_tradeoff.py [--quick] [--models lenet5 resnet20] [--seeds 3]
-[--out DIR]``; writes ``pruning_tradeoff[_quick].{csv,md}`` and ``pruning_tradeoff*_*.png``
+[--out DIR] [--merge CSV ...]``; writes ``pruning_tradeoff[_quick].{csv,md}`` and ``pruning_tradeoff*_*.png``
 under ``benchmarks/results/`` (or DIR).
 """
 
@@ -81,6 +85,8 @@ from benchmarks._tradeoff_report import (  # noqa: E402
     versus_table,
     write_reports,
 )
+from causalnet.errors import CausalnetInputError  # noqa: E402
+from causalnet.fileio import atomic_write  # noqa: E402
 
 # the runner, and (re-exported) the plan and the report that used to live in this file
 __all__ = ["main", "run", "run_job", "Store", "Context", "Job", "MODELS", "LEVELS", "REPAIRS", "FIELDS",
@@ -101,10 +107,33 @@ class Store:
                 self._rewrite()  # drop the error rows: they are retried
 
     def _rewrite(self) -> None:
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS)
-            w.writeheader()
-            w.writerows(self.rows)
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=FIELDS)
+                w.writeheader()
+                w.writerows(self.rows)
+        atomic_write(self.path, write)   # an interrupted rewrite never loses the rows
+
+    def merge(self, paths: list[Path]) -> int:
+        """Append the rows of other runs' CSVs (``--out`` folders of runs split across
+        processes) whose key is not here yet; error rows are skipped. Returns the rows added."""
+        have = {_key(r) for r in self.rows}
+        added = 0
+        for path in paths:
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                if tuple(reader.fieldnames or ()) != FIELDS:
+                    raise CausalnetInputError(
+                        f"{path}: not a pruning trade-off CSV (its columns are {reader.fieldnames}, "
+                        f"expected {', '.join(FIELDS)})")
+                for r in reader:
+                    if r["status"].startswith("error") or _key(r) in have:
+                        continue
+                    have.add(_key(r))
+                    self.rows.append(r)
+                    added += 1
+        self._rewrite()
+        return added
 
     def has(self, **key) -> bool:
         k = _key({**key, "target": _fmt_level(key["target"]) if isinstance(key["target"], float)
@@ -328,7 +357,7 @@ def run_job(job: Job, store: Store, data, contexts: dict) -> None:
 def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, seeds: int = 3,
         command: str | None = None, report_only: bool = False,
         sweeps: tuple[str, ...] | None = None, data: str = "mnist",
-        methods: tuple[str, ...] | None = None) -> list[Path]:
+        methods: tuple[str, ...] | None = None, merge: tuple[Path, ...] = ()) -> list[Path]:
     """Run the benchmark (``quick``: smoke size, about a minute) and write
     ``out_dir/pruning_tradeoff[_quick].{csv,md}`` and the PNG plots; returns the files written.
     ``report_only``: rewrite the markdown and plots from the CSV already there, computing nothing.
@@ -336,7 +365,9 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
     between two processes writing to different folders. ``data``: ``mnist`` or ``fashion``, the
     dataset and its zoo (``fashion``: the trained ``fashion_*`` models, files
     ``pruning_tradeoff_fashion.*``). ``methods``: run only these of each job's methods, in this order (C-SWAP's
-    tolerance-free stand-in comes with ``cswap``, after the others)."""
+    tolerance-free stand-in comes with ``cswap``, after the others). ``merge``: CSVs of other
+    runs (split with ``sweeps``/``methods`` into other folders) whose new rows are appended to
+    this CSV, then the reports are rewritten, computing nothing."""
     from causalnet.data import load_data
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -352,8 +383,11 @@ def run(quick: bool, out_dir: Path, *, models: tuple[str, ...] | None = None, se
     if methods:
         jobs = [replace(j, methods=tuple(m for m in methods if m in j.methods)) for j in jobs]
     store = Store(out_dir / f"{stem}.csv", read_only=report_only)
-    if report_only:
+    if merge:
+        print(f"{store.merge([Path(p) for p in merge])} rows merged into {store.path}", flush=True)
+    if report_only or merge:
         command = (command or "python benchmarks/pruning_tradeoff.py").replace(" --report-only", "")
+        command = command.split(" --merge")[0] if merge else command
         command = command + (" --quick" if quick and "--quick" not in command else "")
         return [store.path] + write_reports(store.rows, out_dir, stem, command, 0.0, jobs, plot_stem)
     data = load_data(data)
@@ -404,17 +438,26 @@ def main(argv=None) -> int:
                          + ", ".join(METHOD_CHOICES) + ")")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the markdown and plots from the CSV already there")
+    ap.add_argument("--merge", nargs="+", type=Path, default=(), metavar="CSV",
+                    help="append the rows of these CSVs (other runs' --out folders) that the CSV "
+                         "of --out lacks, then rewrite the reports, computing nothing")
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
     if args.models and (wrong := [m for m in args.models if m not in ZOOS[args.data]]):
         ap.error(f"--models {' '.join(wrong)}: not in the {args.data} zoo; choose from "
                  f"{', '.join(ZOOS[args.data])} or pass the matching --data")
+    if missing := [str(p) for p in args.merge if not p.is_file()]:
+        ap.error(f"--merge {' '.join(missing)}: no such file (give the pruning_tradeoff*.csv of "
+                 f"another run's --out folder)")
     command = "python benchmarks/pruning_tradeoff.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    files = run(args.quick, args.out, models=tuple(args.models) if args.models else None,
-                seeds=args.seeds, command=command.strip(), report_only=args.report_only,
-                sweeps=tuple(args.sweeps) if args.sweeps else None, data=args.data,
-                methods=tuple(args.methods) if args.methods else None)
+    try:
+        files = run(args.quick, args.out, models=tuple(args.models) if args.models else None,
+                    seeds=args.seeds, command=command.strip(), report_only=args.report_only,
+                    sweeps=tuple(args.sweeps) if args.sweeps else None, data=args.data,
+                    methods=tuple(args.methods) if args.methods else None, merge=tuple(args.merge))
+    except CausalnetInputError as exc:
+        ap.error(str(exc))
     for f in files:
         print(f)
     return 0

@@ -87,6 +87,42 @@ def test_methods_narrow_every_job(tmp_path, monkeypatch):
         pt.main(["--methods", "magnitude"])
 
 
+def _row(**kw) -> dict:
+    base = {k: "" for k in pt.FIELDS}
+    base.update(model="fashion_lenet5", sweep="params", target="0.3", method="l1", repair="lsq",
+                seed="0", eval_images="", status="ok", accuracy="0.9")
+    return {**base, **kw}
+
+
+def _write(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=pt.FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_merge_appends_only_the_rows_missing_and_skips_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pt, "write_reports", lambda *a, **k: [])
+    _write(tmp_path / "pruning_tradeoff_fashion.csv", [_row(), _row(method="lamp", accuracy="0.91")])
+    other = tmp_path / "other.csv"
+    _write(other, [_row(accuracy="0.5"),                       # already there: the old row stays
+                   _row(method="lamp", seed="1", accuracy="0.92"),
+                   _row(method="cswap", status="error: boom")])
+    assert pt.main(["--data", "fashion", "--out", str(tmp_path), "--merge", str(other)]) == 0
+    assert "1 rows merged" in capsys.readouterr().out
+    with open(tmp_path / "pruning_tradeoff_fashion.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["method"], r["seed"], r["accuracy"]) for r in rows] == [
+        ("l1", "0", "0.9"), ("lamp", "0", "0.91"), ("lamp", "1", "0.92")]
+    with pytest.raises(SystemExit) as exc:       # a missing file, and a CSV of something else
+        pt.main(["--out", str(tmp_path), "--merge", str(tmp_path / "nope.csv")])
+    assert exc.value.code == 2 and "no such file" in capsys.readouterr().err
+    (tmp_path / "bad.csv").write_text("planner,lsq_30\nx,1\n")
+    with pytest.raises(SystemExit) as exc:
+        pt.main(["--data", "fashion", "--out", str(tmp_path), "--merge", str(tmp_path / "bad.csv")])
+    assert exc.value.code == 2 and "not a pruning trade-off CSV" in capsys.readouterr().err
+
+
 def test_latency_rounding_error_names_every_accepted_form():
     import argparse
 
