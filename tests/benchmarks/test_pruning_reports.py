@@ -27,6 +27,11 @@ def test_versus_table_picks_the_best_baseline_and_falls_back_to_the_tolerance_fr
     # per seed: the default where it reached the level, the tolerance-free run where it did not
     assert table["70%"]["C-SWAP +repair"] == "92.00 ± 2.83 (n=2) (tolerance off in 1 of 2)"
     assert "30%" not in table
+    # what each really removed, C-SWAP's mean over the runs that stand for it
+    assert table["50%"]["params really removed, C-SWAP / best (%)"] == "50.0 / 50.0"
+    over = [{**r, "params_removed": "0.62"} if r["method"] == "cswap_notol" else r for r in rows]
+    assert {r["params removed"]: r for r in pt.versus_table(over)}["70%"][
+        "params really removed, C-SWAP / best (%)"] == "66.0 / 70.0"
 
 
 def test_difference_table_has_every_level_of_each_sweep():
