@@ -15,9 +15,9 @@ from benchmarks._tradeoff_plan import (
     FORCED,
     LATENCY_RUNS,
     NAMED_BASELINE,
+    PLANNER,
     REPAIRED,
     REPAIRS,
-    RESCORE,
     TP_LEVEL,
     Job,
     _fmt_level,
@@ -362,9 +362,12 @@ def write_reports(rows: list[dict], out_dir: Path, stem: str, command: str, seco
           "", f"Machine: {machine()}. " + (f"Wall time of this invocation: {seconds:.0f} s (a resumed "
                                               "run counts only the rows it computed)." if seconds
                                               else "Markdown and plots rewritten from the CSV."), "",
-          f"Methods: C-SWAP (default `CswapSettings` with `rescore='{RESCORE}'`: every unit "
-          "re-ablated at every re-score, the default before lazy re-scoring, so that every row "
-          "comes from one planner; one progressive run per model, sweep and seed, "
+          "Methods: C-SWAP (default `CswapSettings` with "
+          + ", ".join(f"`{k}={v!r}`" for k, v in PLANNER.items())
+          + ": every unit re-ablated at every re-score and each unit ranked by its mean harm, the "
+          "defaults before lazy re-scoring and the harm's upper bound, so that every row comes "
+          "from one planner (the package's defaults now are measured against it in "
+          "`cswap_ablation_*.md`); one progressive run per model, sweep and seed, "
           "stopped at every level; `cswap_notol`: the same with the tolerance off, where the default "
           "stopped short; `cswap_fast`: its fast mode, `CswapSettings(screen=True)`, where it was run) "
           "and every baseline of `pruning.baselines.BASELINES`, each "

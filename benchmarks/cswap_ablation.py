@@ -13,7 +13,9 @@ ingredients are switched on one at a time:
    ``screen_cover`` chunks), every unit every ``LAZY_FULL_EVERY``-th time (= the planner's
    defaults).
 
-Then one change at a time on top of the defaults:
+Then one change at a time on top of the defaults ("the defaults": lazy re-scoring with each
+unit ranked by its mean harm, the package's defaults when these rows were introduced; the
+package's default is now the harm's upper bound, the "upper bound" row):
 
 - the objective: KL divergence from the original model's predictions instead of the true-class
   log-likelihood (on training images the model is ~100% right on, the log-likelihood barely
@@ -107,6 +109,7 @@ VARIANTS = [
     ("defaults, full re-scoring (every unit re-ablated every time; the defaults before lazy)",
      {"rescore": "full"}),
     ("defaults + harm ranked by its upper bound (score + 1 standard error)", {"harm": "upper"}),
+    ("defaults + harm's upper bound, tolerance off (max_drop 100)", {"harm": "upper", "max_drop": 100.0}),
     ("defaults + refit scores (unit removed, readers re-solved by lsq on held-out calibration images)",
      {"scoring_ablation": "refit"}),
     ("defaults + least squares in the loop + refit scores",
@@ -203,7 +206,10 @@ def main(argv=None) -> int:
     budget = ", MACs budget" if args.budget == "macs" else ""
     md = (f"# C-SWAP ingredients, one at a time ({name}{budget}, {title} test accuracy)\n\n"
           f"Each row up to the defaults adds one ingredient to the row above; the rows after "
-          f"change one thing in the defaults. Every pruned model is removed physically "
+          f"change one thing in the defaults. \"The defaults\" in the labels: lazy re-scoring "
+          f"with each unit ranked by its mean harm, the package's defaults when the rows were "
+          f"introduced; the package's default is now the \"harm ranked by its upper bound\" row "
+          f"(`harm='upper'`). Every pruned model is removed physically "
           f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
           f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "

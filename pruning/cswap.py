@@ -12,7 +12,9 @@ means are folded into the readers' biases) and repeats:
    keep their last score and rank after them. Fast mode (``screen``) goes further: each re-score
    ablates only the units a first-order estimate ranks first;
 2. order units by harm per parameter removed (units whose removal helps - detrimental - first;
-   ties: units in fewer class graphs first);
+   ties: units in fewer class graphs first), the harm taken at its upper bound, the measured
+   harm plus one standard error over the scoring images (``harm="upper"``), so a cheap unit whose
+   harm the images cannot tell from zero is not ranked as free;
 3. take a chunk (about ``chunk`` of the parameters), mask it jointly, re-estimate BatchNorm and
    judge the chunk as a whole on calibration accuracy; a chunk that costs more than
    ``max_drop`` points is undone and retried at half the size, down to one unit (or block); a
@@ -71,9 +73,12 @@ class CswapIngredients:
     rescore: str = "lazy"                 # lazy: a re-score ablates only the units the last scores rank
     #                                       first (screen_cover chunks), every alive unit every
     #                                       LAZY_FULL_EVERY-th time (lazy greedy) | full: every unit every time
-    harm: str = "mean"                    # mean: a unit's measured harm ranks it | upper: its harm plus
-    #                                       HARM_BOUND_Z standard errors (a harm the scoring images
-    #                                       cannot tell from 0 is not free: its cost still counts)
+    harm: str = "upper"                   # upper: a unit ranked by its harm plus HARM_BOUND_Z
+    #                                       standard errors (a harm the scoring images cannot tell
+    #                                       from 0 is not free: its cost still counts) | mean: its
+    #                                       measured harm alone (the default until the ablation of
+    #                                       docs/pruning_status.md: upper ahead by params in 24 of
+    #                                       25 cells, tied by MACs on LeNet-5)
 
     def validate(self) -> None:
         if self.scoring_ablation not in ("mean", "zero", "predicted", "refit"):
