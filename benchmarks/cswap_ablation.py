@@ -187,7 +187,9 @@ def main(argv=None) -> int:
             continue
         start = time.perf_counter()
         result = CswapPlanner(model, graph, run).plan(data, example, milestones=tuple(levels[:-1]))
-        measure(label, result.snapshots, time.perf_counter() - start, result.stopped, run.ingredients.rescore)
+        stopped = result.stopped if result.stopped == "target reached" else (
+            f"{result.stopped}; stopped at {100 * result.removed_fraction:.1f}% of {args.budget}")
+        measure(label, result.snapshots, time.perf_counter() - start, stopped, run.ingredients.rescore)
 
     # one file per seed: rows kept by --only must come from the same calibration draw
     stem = ("cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}") + (
