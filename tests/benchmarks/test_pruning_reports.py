@@ -102,3 +102,39 @@ def test_cswap_fast_is_neither_a_baseline_nor_a_pairing_constraint():
         ("unpruned", "-"), ("cswap", "0"), ("lamp", "0"), ("cswap_fast", "1")}
     table = {r["params removed"]: r for r in pt.versus_table(kept)}
     assert table["50%"]["C-SWAP - best (pp)"] == "+5.00"     # against lamp, not the fast mode
+
+
+def test_cswap_vs_best_pairs_seeds_and_falls_back_to_the_ablation_baselines(tmp_path):
+    from benchmarks import cswap_vs_best as vs
+    from benchmarks._common import write_csv
+
+    def ablation(name, *rows):
+        write_csv(name, [{"planner": p, "rescore": "lazy", "lsq_30": a, "lsq_50": b, "plan_s": 1, "stopped": st}
+                         for p, a, b, st in rows], tmp_path)
+    lamp = ("baseline: LAMP (same repair)", 90.0, 80.0, "target reached")
+    default = "defaults + harm ranked by its upper bound (score + 1 standard error)"
+    forced = "defaults + harm's upper bound, tolerance off (max_drop 100)"
+    ablation("cswap_ablation_fashion_lenet5.csv", lamp, (default, 91.0, 82.0, "target reached"))
+    # seed 1: the default stopped before 50%, its tolerance-free row stands in there
+    ablation("cswap_ablation_fashion_lenet5_seed1.csv", lamp,
+             (default, 90.5, "not reached", "tolerance: stopped at 40.0%"), (forced, 90.4, 79.0, "target reached"))
+    # the trade-off has seed 0 only: LAMP's seed 1 comes from the ablation, l1 lacks it and is left out
+    trade = [{"model": "fashion_lenet5", "sweep": "params", "target": t, "method": m, "repair": "lsq",
+              "seed": "0", "status": "ok", "accuracy": a}
+             for t, m, a in (("0.3", "lamp", 0.90), ("0.5", "lamp", 0.80), ("0.3", "l1", 0.995),
+                             ("0.5", "cswap", 0.10))]
+    write_csv("pruning_tradeoff_fashion.csv", trade, tmp_path)
+    assert vs.main(["--results", str(tmp_path)]) == 0
+    rows = {r["level"]: r for r in vs.read_csv(tmp_path / "cswap_vs_best_fashion.csv")}
+    assert rows["30%"]["best baseline"] == "lamp" and rows["30%"]["cswap - best"] == 0.75
+    assert rows["30%"]["per seed"] == "+1.00 / +0.50" and rows["30%"]["verdict"] == "win"
+    assert rows["50%"]["tolerance off in"] == 1 and rows["50%"]["cswap - best"] == 0.5
+    assert rows["50%"]["verdict"] == "tie"   # +2.00 / -1.00: se 1.5
+    assert "stopped at 40.0%" in (tmp_path / "cswap_vs_best_fashion.md").read_text()
+
+
+def test_cswap_vs_best_says_what_to_run_when_nothing_is_there(tmp_path, capsys):
+    from benchmarks import cswap_vs_best as vs
+
+    assert vs.main(["--results", str(tmp_path)]) == 2
+    assert "pruning_tradeoff.py --data fashion" in capsys.readouterr().err

@@ -1,0 +1,194 @@
+"""C-SWAP's default planner minus the best baseline, from the committed results (no model runs).
+
+The trade-off table (:mod:`benchmarks.pruning_tradeoff`) pins the planner its C-SWAP rows came
+from (``benchmarks._tradeoff_plan.PLANNER``), so its C-SWAP-minus-best table measures that old
+planner. The package's default planner is measured by the ablation's "harm ranked by its upper
+bound" row (:mod:`benchmarks.cswap_ablation`, one file per model, budget and calibration seed),
+on the same calibration draws, with the same lsq repair, on the full test set. This script joins
+the two:
+
+- C-SWAP, per seed: the ablation's default row at each level it reached; where the tolerance
+  stopped it short, the same file's "tolerance off" row stands in (marked), if it ran;
+- the baselines, per seed: every baseline of the trade-off CSV at that model, budget, level and
+  seed (lsq repair), and the ablation's own L1 and LAMP rows where the trade-off lacks that seed
+  (they are the same runs: the same calibration draw, method and repair);
+- the best baseline: the one with the highest mean over the seeds C-SWAP has, among those present
+  on all of them;
+- the difference C-SWAP minus best (points), its standard error over the paired seeds (the sd of
+  the per-seed differences / sqrt(n); none for one seed), and a verdict: win or loss where the
+  difference is more than one standard error from zero, tie otherwise, "n=1" for one seed.
+
+Run: ``python benchmarks/cswap_vs_best.py [--data fashion]``; writes
+``benchmarks/results/cswap_vs_best_DATA.{csv,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks._common import RESULTS, markdown_table, read_csv, write_csv
+from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS
+from causalnet.fileio import atomic_write_text
+
+DEFAULT_ROW = "defaults + harm ranked by its upper bound (score"
+FORCED_ROW = "defaults + harm's upper bound, tolerance off"
+ABLATION_BASELINES = {"baseline: global L1 magnitude (same repair)": "l1",
+                      "baseline: LAMP (same repair)": "lamp"}
+STEM = re.compile(r"cswap_ablation_(?P<model>.+?)(?P<macs>_macs)?(?:_seed(?P<seed>\d+))?$")
+
+
+def _level(col: str) -> str | None:
+    """``lsq_30`` -> ``"0.3"`` (the trade-off CSV's spelling of a level); None for other columns."""
+    m = re.fullmatch(rf"{REPAIRED}_(\d+(?:\.\d+)?)", col)
+    return None if m is None else f"{float(m.group(1)) / 100:.3f}".rstrip("0").rstrip(".")
+
+
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def ablation_points(folder: Path, models: tuple[str, ...]) -> tuple[dict, dict]:
+    """From every ``cswap_ablation_MODEL[_macs][_seedN].csv`` of ``models``:
+    ``cswap[(model, budget, level)][seed] = (accuracy %, tolerance off?, stopped text)`` and
+    ``base[(model, budget, level, method)][seed] = accuracy %`` (its L1 and LAMP rows)."""
+    cswap: dict = defaultdict(dict)
+    base: dict = defaultdict(dict)
+    for path in sorted(folder.glob("cswap_ablation_*.csv")):
+        m = STEM.fullmatch(path.stem)
+        if m is None or m["model"] not in models:
+            continue
+        budget = "macs" if m["macs"] else "params"
+        seed = int(m["seed"] or 0)
+        rows = read_csv(path)
+        default = next((r for r in rows if r["planner"].startswith(DEFAULT_ROW)), None)
+        forced = next((r for r in rows if r["planner"].startswith(FORCED_ROW)), None)
+        for col in (rows[0] if rows else {}):
+            level = _level(col)
+            if level is None:
+                continue
+            key = (m["model"], budget, level)
+            for r in rows:
+                if r["planner"] in ABLATION_BASELINES and _number(r[col]) is not None:
+                    base[key + (ABLATION_BASELINES[r["planner"]],)][seed] = float(r[col])
+            if default is not None and _number(default[col]) is not None:
+                cswap[key][seed] = (float(default[col]), False, default["stopped"])
+            elif default is not None and forced is not None and _number(forced[col]) is not None:
+                cswap[key][seed] = (float(forced[col]), True, default["stopped"])
+    return cswap, base
+
+
+def tradeoff_points(path: Path, models: tuple[str, ...]) -> dict:
+    """``base[(model, budget, level, method)][seed] = accuracy %`` for every baseline of the
+    trade-off CSV with the lsq repair (C-SWAP's own rows left out)."""
+    base: dict = defaultdict(dict)
+    for r in read_csv(path):
+        if (r["model"] in models and r["status"] == "ok" and r["repair"] == REPAIRED
+                and r["method"] not in CSWAP_RUNS and r["method"] != "unpruned"):
+            base[(r["model"], r["sweep"], str(r["target"]), r["method"])][int(r["seed"])] = (
+                100 * float(r["accuracy"]))
+    return base
+
+
+def compare(cswap: dict, tradeoff: dict, ablation_base: dict) -> list[dict]:
+    """One row per (model, budget, level) where C-SWAP's default ran on some seed."""
+    out = []
+    for (model, budget, level), per_seed in cswap.items():
+        seeds = sorted(per_seed)
+        means = {}
+        for (mo, bu, lv, method), accs in {**ablation_base, **tradeoff}.items():
+            if (mo, bu, lv) != (model, budget, level):
+                continue
+            merged = {**ablation_base.get((mo, bu, lv, method), {}), **accs}
+            if all(s in merged for s in seeds):
+                means[method] = [merged[s] for s in seeds]
+        row = {"model": model, "budget": budget, "level": f"{100 * float(level):g}%", "seeds": len(seeds),
+               "cswap": round(statistics.fmean(per_seed[s][0] for s in seeds), 2),
+               "tolerance off in": sum(per_seed[s][1] for s in seeds)}
+        if not means:
+            out.append({**row, "best baseline": "-", "best": "", "cswap - best": "", "se": "",
+                        "verdict": "no baseline on these seeds", "per seed": ""})
+            continue
+        best = max(means, key=lambda k: statistics.fmean(means[k]))
+        diffs = [per_seed[s][0] - b for s, b in zip(seeds, means[best], strict=True)]
+        d = statistics.fmean(diffs)
+        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+        verdict = ("n=1" if se is None else "win" if d > se else "loss" if d < -se else "tie")
+        out.append({**row, "best baseline": best, "best": round(statistics.fmean(means[best]), 2),
+                    "cswap - best": round(d, 2), "se": "" if se is None else round(se, 2),
+                    "verdict": verdict, "per seed": " / ".join(f"{x:+.2f}" for x in diffs)})
+    return out
+
+
+def not_reached(folder: Path, models: tuple[str, ...]) -> list[dict]:
+    """Per ablation file whose default row stopped short: where it stopped."""
+    out = []
+    for path in sorted(folder.glob("cswap_ablation_*.csv")):
+        m = STEM.fullmatch(path.stem)
+        if m is None or m["model"] not in models:
+            continue
+        default = next((r for r in read_csv(path) if r["planner"].startswith(DEFAULT_ROW)), None)
+        if default is not None and default["stopped"] != "target reached":
+            out.append({"model": m["model"], "budget": "macs" if m["macs"] else "params",
+                        "seed": int(m["seed"] or 0), "stopped": default["stopped"]})
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="fashion", choices=sorted(ZOOS))
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="folder of the ablation and trade-off CSVs, and of the output (default "
+                         "benchmarks/results)")
+    args = ap.parse_args(argv)
+    models = ZOOS[args.data]
+    # the trade-off's file of that data (pruning_tradeoff.run's stem)
+    tradeoff_csv = args.results / ("pruning_tradeoff" + ("" if args.data == "mnist" else f"_{args.data}") + ".csv")
+    if not tradeoff_csv.is_file():
+        print(f"error: {tradeoff_csv} not found; run `python benchmarks/pruning_tradeoff.py --data "
+              f"{args.data}` first, or pass --results FOLDER", file=sys.stderr)
+        return 2
+    cswap, ablation_base = ablation_points(args.results, models)
+    if not cswap:
+        print(f"error: no cswap_ablation_*.csv of the {args.data} zoo in {args.results} holds the "
+              f"row '{DEFAULT_ROW}...'; run `python benchmarks/cswap_ablation.py --model "
+              f"{models[0]} --only 'upper bound (score'` first", file=sys.stderr)
+        return 2
+    rows = compare(cswap, tradeoff_points(tradeoff_csv, models), ablation_base)
+    order = {m: i for i, m in enumerate(models)}
+    rows.sort(key=lambda r: (order[r["model"]], r["budget"] != "params", float(r["level"][:-1])))
+    stem = f"cswap_vs_best_{args.data}"
+    write_csv(f"{stem}.csv", rows, args.results)
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r["verdict"]] += 1
+    stops = not_reached(args.results, models)
+    md = [f"# C-SWAP's default planner minus the best baseline ({args.data}, lsq repair, full test set)",
+          "",
+          "C-SWAP: the package's default planner (lazy re-scoring, `harm='upper'`), the "
+          "`cswap_ablation` row \"defaults + harm ranked by its upper bound\"; where it stopped short of "
+          "a level on a seed, that file's tolerance-free row stands in (`tolerance off in`). Best "
+          "baseline: highest mean over the same seeds among the trade-off's baselines (and the "
+          "ablation's L1 / LAMP rows where the trade-off lacks a seed). `se`: standard error of the "
+          "per-seed differences (paired by calibration draw). Verdict: win / loss beyond one se, tie "
+          "within it; `n=1`: one seed, no se. A level C-SWAP reached on no seed, with the tolerance "
+          "or without, has no row.",
+          "",
+          "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".",
+          "",
+          markdown_table(rows), ""]
+    if stops:
+        md += ["## Where the default stopped short (the tolerance)", "", markdown_table(stops), ""]
+    md += [f"Command: `python benchmarks/cswap_vs_best.py --data {args.data}` (reads "
+           f"`{tradeoff_csv.name}` and `cswap_ablation_*.csv`; runs no model).", ""]
+    atomic_write_text(args.results / f"{stem}.md", "\n".join(md))
+    print(markdown_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
