@@ -60,8 +60,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           target_macs: float | None = None, max_drop: float | None = None, repair: Sequence[str] = DEFAULT_REPAIR,
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
           chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
-          score_per_class: int = 10, seed: int = 0, screen: bool = False,
-          show_progress: bool = False, device: str | torch.device | None = None
+          score_per_class: int = 10, check_per_class: int | None = None, seed: int = 0,
+          screen: bool = False, show_progress: bool = False, device: str | torch.device | None = None
           ) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
     MACs removed, with the same training-free repair for every method.
@@ -81,6 +81,9 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
         screen: C-SWAP's fast mode: each re-score ablates only the units a first-order
             estimate ranks first (``CswapSettings.screen``).
         calibration_per_class: calibration images per class (drawn once, seeded).
+        check_per_class: C-SWAP's tolerance is also checked on this many more images per class
+            of ``data.fit`` (None: on the calibration images alone, where at 20 per class one
+            image is half a point).
         seed: the calibration draw's seed.
         show_progress: show C-SWAP's progress bar.
         device: where the planning, scoring and repair run (``"cuda"``: on the GPU, on a copy
@@ -97,7 +100,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
     settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
                              rescore_every=rescore_every, round_to=round_to, chunk=chunk, rank_by=rank_by,
                              objective=objective, score_per_class=score_per_class,
-                             calibration_per_class=calibration_per_class, seed=seed, screen=screen)
+                             calibration_per_class=calibration_per_class, check_per_class=check_per_class,
+                             seed=seed, screen=screen)
     settings.validate()
     fingerprint = model_fingerprint(model)          # hashed once: the graph check and the plan
     if graph is not None:

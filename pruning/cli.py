@@ -51,6 +51,9 @@ def _check_numbers(args) -> None:
         raise CausalnetInputError(f"--rescore-every must be >= 0, got {args.rescore_every}")
     if args.calibration < 1:
         raise CausalnetInputError(f"--calibration must be at least 1, got {args.calibration}")
+    if args.check_images is not None and args.check_images < 1:
+        raise CausalnetInputError(f"--check-images must be at least 1 (or left out: the tolerance is "
+                                  f"checked on the calibration images), got {args.check_images}")
 
 
 def run_prune(args) -> int:
@@ -77,7 +80,8 @@ def run_prune(args) -> int:
                                target_params=args.target_params, target_macs=args.target_macs,
                                max_drop=args.max_drop, repair=_repair(args),
                                rescore_every=args.rescore_every, round_to=args.round_to,
-                               calibration_per_class=args.calibration, seed=args.seed,
+                               calibration_per_class=args.calibration, check_per_class=args.check_images,
+                               seed=args.seed,
                                screen=args.fast, show_progress=not args.quiet, device=args.device)
     shape = tuple(plan["input_shape"])
     before = measure(model, data.eval, shape)
@@ -99,8 +103,8 @@ def run_prune(args) -> int:
         reached = 1 - after[key] / before[key]
         print(f"causalnet prune: error: the target was not reached: {reached:.1%} of the {key} removed "
               f"of the {target:.0%} asked ({info.get('stopped')}). The folder holds the model as far "
-              "as it got. To go further: raise --max-drop, use more --calibration images per class, "
-              "or lower the target", file=sys.stderr)
+              "as it got. To go further: raise --max-drop, check the tolerance on more images per "
+              "class (--check-images N, or more --calibration images), or lower the target", file=sys.stderr)
         return NOT_REACHED
     return 0
 
@@ -136,6 +140,9 @@ def register(subparsers) -> None:
                         "original outputs; replaces bias)")
     p.add_argument("--no-repair", action="store_true", help="no repair at all (for comparison)")
     p.add_argument("--calibration", type=int, default=20, help="calibration images per class")
+    p.add_argument("--check-images", type=int, default=None, metavar="N",
+                   help="C-SWAP: check the tolerance on N more training images per class besides the "
+                        "calibration ones (finer than 20 per class, where one image is half a point)")
     p.add_argument("--device", default="cpu", help=f"where planning and repair run: {DEVICE_HELP}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
@@ -168,6 +175,7 @@ def demo_step(context: dict) -> None:
     args = argparse.Namespace(model=context["model_spec"], graph=str(context["graph"]),
                               data=context["data_spec"], method="cswap", target_params=0.5,
                               target_macs=None, max_drop=1.0, rescore_every=1, round_to=None, fast=False,
-                              repair="lsq", no_repair=False, calibration=20, seed=0, device="cpu",
+                              repair="lsq", no_repair=False, calibration=20, check_images=None, seed=0,
+                              device="cpu",
                               out=str(out), trust=False, quiet=context.get("quiet", False))
     run_prune(args)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from causalnet.data import DataBundle, calibration_set
+from causalnet.data import DataBundle, calibration_set, class_balanced_indices, stack_samples
 from causalnet.errors import CausalnetInputError
 from causalnet.evaluate import accuracy, true_class_logp
 from causalnet.first_order import first_order_effects
@@ -109,6 +109,10 @@ class CswapSettings:
     chunk: float = 0.05                   # fraction of the model's params (or MACs) per chunk
     rescore_every: int = 1                # chunks between re-scores (0: graph scores only)
     calibration_per_class: int = 20       # images per class for BN re-estimation and checks
+    check_per_class: int | None = None    # more images per class the tolerance is checked on,
+    #                                       besides the calibration images, from the fit split
+    #                                       (None: the calibration images alone; at 20 per class
+    #                                       one image is 0.5 points of a 1-point tolerance)
     score_per_class: int = 10             # images per class for scoring (a subset)
     round_to: int | None = None           # keep a multiple of this many units per layer
     rank_by: str = "harm_per_cost"        # harm_per_cost | harm
@@ -137,6 +141,9 @@ class CswapSettings:
             raise CausalnetInputError(f"chunk must be in (0, 1], got {self.chunk}")
         if self.round_to is not None and self.round_to < 1:
             raise CausalnetInputError("--round-to must be a positive integer")
+        if self.check_per_class is not None and self.check_per_class < 1:
+            raise CausalnetInputError(f"check_per_class is a number of images per class, at least 1 "
+                                      f"(or None: check on the calibration images); got {self.check_per_class}")
         if not self.screen_cover >= 1:
             raise CausalnetInputError(f"screen_cover is a number of chunks, at least 1; got {self.screen_cover}")
         self.ingredients.validate()
@@ -163,7 +170,7 @@ class CswapResult:
     removal: dict[str, list[int]]
     history: list[dict]
     scores: dict[str, list[float]]          # last mean log-ratio per unit (nan: removed)
-    calibration_accuracy: float
+    calibration_accuracy: float             # on the check images (the calibration images unless check_per_class)
     base_calibration_accuracy: float
     removed_fraction: float
     seconds: float
@@ -200,7 +207,8 @@ def tolerance_note(tolerance: float, n_calibration: int) -> str:
     if tolerance >= one:
         return ""
     return (f"; one of the {n_calibration} calibration images is {one:.2f} points, so this tolerance "
-            "stops at the first image that changes: raise --max-drop or use more --calibration images")
+            "stops at the first image that changes: raise --max-drop, or check on more images "
+            "(--check-images N, or more --calibration images)")
 
 
 def graph_scores(graph: CausalGraph, units: UnitMap) -> dict[str, np.ndarray]:
@@ -416,6 +424,7 @@ class CswapPlanner:
         per = min(s.score_per_class, s.calibration_per_class)
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
+        x_check, y_check = self._check_set(data, x_cal, y_cal)
         self._x_fit = x_cal
         held = torch.ones(len(y_cal), dtype=torch.bool, device=y_cal.device)
         held[score_idx] = False
@@ -449,9 +458,9 @@ class CswapPlanner:
         history: list[dict] = []
         try:
             mask.refresh(x_cal)
-            base_acc = 100 * accuracy(work, (x_cal, y_cal))
+            base_acc = 100 * accuracy(work, (x_check, y_check))
             acc = base_acc
-            tolerance = s.max_drop if s.max_drop is not None else auto_tolerance(len(y_cal))
+            tolerance = s.max_drop if s.max_drop is not None else auto_tolerance(len(y_check))
             scores = (graph_scores(self.graph, units) if (self.graph is not None and s.rescore_every == 0)
                       else None)
             chunk_frac = s.chunk
@@ -484,7 +493,7 @@ class CswapPlanner:
                 if not chunk:
                     stopped = ("no removable unit left (every layer at its minimum)" if not misses else
                                f"tolerance: every unit (or block) left costs more than {tolerance:.2f} "
-                               f"points of calibration accuracy alone{tolerance_note(tolerance, len(y_cal))}")
+                               f"points of calibration accuracy alone{tolerance_note(tolerance, len(y_check))}")
                     break
                 snapshot = {k: v.clone() for k, v in work.state_dict().items()}
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
@@ -496,7 +505,7 @@ class CswapPlanner:
                 elif s.ingredients.bn_between_chunks:
                     reestimate_batchnorm(work, x_cal)
                     mask.refresh(x_cal)
-                new_acc = 100 * accuracy(work, (x_cal, y_cal))
+                new_acc = 100 * accuracy(work, (x_check, y_check))
                 n_units = sum(len(v) for v in chunk.values())
                 entry = {"units": n_units, "calibration_accuracy": new_acc,
                          "removed_fraction": removal_cost(costs, {n: len(v) for n, v in trial.items()})[
@@ -512,7 +521,7 @@ class CswapPlanner:
                         if misses >= SKIP_PATIENCE:
                             stopped = (f"tolerance: the next {misses} units (or blocks) tried alone each cost "
                                        f"more than {tolerance:.2f} points of calibration accuracy (the last: "
-                                       f"{base_acc - new_acc:.2f}{tolerance_note(tolerance, len(y_cal))})")
+                                       f"{base_acc - new_acc:.2f}{tolerance_note(tolerance, len(y_check))})")
                             break
                         for n, v in chunk.items():
                             skipped[n].update(v)
@@ -540,6 +549,32 @@ class CswapPlanner:
                            calibration_accuracy=acc, base_calibration_accuracy=base_acc,
                            removed_fraction=fraction, seconds=time.perf_counter() - start,
                            stopped=stopped, snapshots=snapshots, exact_scores=self.exact_scores)
+
+    def _check_set(self, data: DataBundle | None, x_cal: torch.Tensor, y_cal: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images the tolerance is checked on: the calibration images, and with
+        ``check_per_class`` up to that many more per class from the fit split (drawn with the
+        settings' seed, the calibration images left out; a class with fewer spare images gives
+        what it has)."""
+        s = self.settings
+        if s.check_per_class is None:
+            return x_cal, y_cal
+        if data is None:
+            raise CausalnetInputError("check_per_class draws its images from the data's fit split: "
+                                      "pass the data bundle to plan(), or leave check_per_class at None")
+        targets = data.fit.targets
+        calibration = set(class_balanced_indices(targets, s.calibration_per_class, seed=s.seed, strict=False))
+        drawn = class_balanced_indices(targets, s.calibration_per_class + s.check_per_class,
+                                       seed=s.seed + 1, strict=False)
+        by_class: dict[int, list[int]] = {}
+        for i in drawn:
+            if i not in calibration:
+                by_class.setdefault(int(targets[i]), []).append(i)
+        extra = [i for idx in by_class.values() for i in idx[:s.check_per_class]]
+        if not extra:
+            return x_cal, y_cal
+        x, y = stack_samples(data.fit, extra)
+        return torch.cat([x_cal, x.to(x_cal.device)]), torch.cat([y_cal, y.to(y_cal.device)])
 
     def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:
         """Units in order of harm per cost until ``budget`` (params or MACs) is covered; a chunk

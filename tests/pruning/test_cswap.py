@@ -333,3 +333,34 @@ def test_upper_harm_bound_lets_a_costly_unit_of_certain_small_harm_go_before_a_n
     assert first == {"mean": {"a": [0]}, "upper": {"b": [0]}}
     with pytest.raises(CausalnetInputError, match="harm must be"):
         CswapSettings().replace(harm="lower").validate()
+
+
+def test_the_tolerance_is_checked_on_images_apart_from_the_calibration(lenet, mnist):
+    from causalnet.data import class_balanced_indices
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    settings = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, check_per_class=30)
+    planner = CswapPlanner(lenet, None, settings)
+    from causalnet.data import calibration_set
+    x_cal, y_cal = calibration_set(mnist.fit, 4, seed=0)
+    x_chk, y_chk = planner._check_set(mnist, x_cal, y_cal)
+    # the calibration images first, then 30 more of each class, none of them a calibration image
+    assert len(y_chk) == 340 and torch.bincount(y_chk).tolist() == [34] * 10
+    assert torch.equal(x_chk[:40], x_cal)
+    cal = set(class_balanced_indices(mnist.fit.targets, 4, seed=0))
+    assert not any(torch.equal(x_chk[i], mnist.fit[j][0]) for i in range(40, 340) for j in cal)
+    # the tolerance: 1 point of 340 check images, not one image of the 40 calibration ones
+    result = planner.plan(mnist)
+    assert result.stopped == "target reached"
+    assert abs(result.base_calibration_accuracy - 100 * accuracy(lenet, (x_chk, y_chk))) < 1e-6
+    with pytest.raises(CausalnetInputError, match="pass the data bundle"):
+        planner.plan(None, calibration=(x_cal, y_cal))
+    with pytest.raises(CausalnetInputError, match="check_per_class"):
+        settings.replace(check_per_class=0).validate()
+
+
+def test_check_images_of_zero_is_refused_before_any_work(capsys, tmp_path):
+    code = main(["prune", "--model", "zoo:lenet5", "--target-params", "0.3", "--check-images", "0",
+                 "--out", str(tmp_path / "out"), "--method", "l1"])
+    assert code == 2 and "--check-images must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
