@@ -18,8 +18,11 @@ the two:
   the per-seed differences / sqrt(n); none for one seed), and a verdict: win or loss where the
   difference is more than one standard error from zero, tie otherwise, "n=1" for one seed.
 
-Run: ``python benchmarks/cswap_vs_best.py [--data fashion]``; writes
-``benchmarks/results/cswap_vs_best_DATA.{csv,md}``.
+``--planner check``: C-SWAP is the ablation's row with the tolerance also checked on 100 more
+training images per class (``check_per_class=100``) instead.
+
+Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|check]``; writes
+``benchmarks/results/cswap_vs_best_DATA[_check].{csv,md}``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from causalnet.fileio import atomic_write_text
 
 DEFAULT_ROW = "defaults + harm ranked by its upper bound (score"
 FORCED_ROW = "defaults + harm's upper bound, tolerance off"
+# the ablation row that stands for C-SWAP (``--planner``): the package's default, or the default
+# with the tolerance also checked on 100 more images per class (``check_per_class=100``)
+PLANNERS = {"default": DEFAULT_ROW,
+            "check": "defaults + harm's upper bound, tolerance also checked on 100 more images"}
 ABLATION_BASELINES = {"baseline: global L1 magnitude (same repair)": "l1",
                       "baseline: LAMP (same repair)": "lamp"}
 STEM = re.compile(r"cswap_ablation_(?P<model>.+?)(?P<macs>_macs)?(?:_seed(?P<seed>\d+))?$")
@@ -52,10 +59,11 @@ def _number(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
-def ablation_points(folder: Path, models: tuple[str, ...]) -> tuple[dict, dict]:
+def ablation_points(folder: Path, models: tuple[str, ...], row: str = DEFAULT_ROW) -> tuple[dict, dict]:
     """From every ``cswap_ablation_MODEL[_macs][_seedN].csv`` of ``models``:
     ``cswap[(model, budget, level)][seed] = (accuracy %, tolerance off?, stopped text)`` and
-    ``base[(model, budget, level, method)][seed] = accuracy %`` (its L1 and LAMP rows)."""
+    ``base[(model, budget, level, method)][seed] = accuracy %`` (its L1 and LAMP rows); C-SWAP
+    is the row whose label starts with ``row``."""
     cswap: dict = defaultdict(dict)
     base: dict = defaultdict(dict)
     for path in sorted(folder.glob("cswap_ablation_*.csv")):
@@ -65,7 +73,7 @@ def ablation_points(folder: Path, models: tuple[str, ...]) -> tuple[dict, dict]:
         budget = "macs" if m["macs"] else "params"
         seed = int(m["seed"] or 0)
         rows = read_csv(path)
-        default = next((r for r in rows if r["planner"].startswith(DEFAULT_ROW)), None)
+        default = next((r for r in rows if r["planner"].startswith(row)), None)
         forced = next((r for r in rows if r["planner"].startswith(FORCED_ROW)), None)
         for col in (rows[0] if rows else {}):
             level = _level(col)
@@ -94,8 +102,18 @@ def tradeoff_points(path: Path, models: tuple[str, ...]) -> dict:
     return base
 
 
-def compare(cswap: dict, tradeoff: dict, ablation_base: dict) -> list[dict]:
-    """One row per (model, budget, level) where C-SWAP's default ran on some seed."""
+def unpruned_accuracy(path: Path) -> dict[str, float]:
+    """Each model's unpruned test accuracy (%) in the trade-off CSV."""
+    return {r["model"]: 100 * float(r["accuracy"]) for r in read_csv(path)
+            if r["method"] == "unpruned" and r["status"] == "ok"}
+
+
+def compare(cswap: dict, tradeoff: dict, ablation_base: dict, unpruned: dict[str, float] | None = None
+            ) -> list[dict]:
+    """One row per (model, budget, level) where C-SWAP ran on some seed; ``unpruned``: each
+    model's unpruned test accuracy, for C-SWAP's drop from it (the 1-point tolerance is on
+    calibration images; this says what it let through on the test set)."""
+    unpruned = unpruned or {}
     out = []
     for (model, budget, level), per_seed in cswap.items():
         seeds = sorted(per_seed)
@@ -108,6 +126,8 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict) -> list[dict]:
                 means[method] = [merged[s] for s in seeds]
         row = {"model": model, "budget": budget, "level": f"{100 * float(level):g}%", "seeds": len(seeds),
                "cswap": round(statistics.fmean(per_seed[s][0] for s in seeds), 2),
+               "test drop from unpruned": (round(unpruned[model] - statistics.fmean(per_seed[s][0] for s in seeds), 2)
+                                           if model in unpruned else ""),
                "tolerance off in": sum(per_seed[s][1] for s in seeds)}
         if not means:
             out.append({**row, "best baseline": "-", "best": "", "cswap - best": "", "se": "",
@@ -124,14 +144,14 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict) -> list[dict]:
     return out
 
 
-def not_reached(folder: Path, models: tuple[str, ...]) -> list[dict]:
+def not_reached(folder: Path, models: tuple[str, ...], row: str = DEFAULT_ROW) -> list[dict]:
     """Per ablation file whose default row stopped short: where it stopped."""
     out = []
     for path in sorted(folder.glob("cswap_ablation_*.csv")):
         m = STEM.fullmatch(path.stem)
         if m is None or m["model"] not in models:
             continue
-        default = next((r for r in read_csv(path) if r["planner"].startswith(DEFAULT_ROW)), None)
+        default = next((r for r in read_csv(path) if r["planner"].startswith(row)), None)
         if default is not None and default["stopped"] != "target reached":
             out.append({"model": m["model"], "budget": "macs" if m["macs"] else "params",
                         "seed": int(m["seed"] or 0), "stopped": default["stopped"]})
@@ -141,6 +161,9 @@ def not_reached(folder: Path, models: tuple[str, ...]) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion", choices=sorted(ZOOS))
+    ap.add_argument("--planner", choices=sorted(PLANNERS), default="default",
+                    help="the ablation row that stands for C-SWAP: the package's default planner, or "
+                         "it with the tolerance also checked on 100 more images per class")
     ap.add_argument("--results", type=Path, default=RESULTS,
                     help="folder of the ablation and trade-off CSVs, and of the output (default "
                          "benchmarks/results)")
@@ -152,38 +175,45 @@ def main(argv=None) -> int:
         print(f"error: {tradeoff_csv} not found; run `python benchmarks/pruning_tradeoff.py --data "
               f"{args.data}` first, or pass --results FOLDER", file=sys.stderr)
         return 2
-    cswap, ablation_base = ablation_points(args.results, models)
+    row = PLANNERS[args.planner]
+    cswap, ablation_base = ablation_points(args.results, models, row)
     if not cswap:
+        only = "upper bound (score" if args.planner == "default" else "checked on 100"
         print(f"error: no cswap_ablation_*.csv of the {args.data} zoo in {args.results} holds the "
-              f"row '{DEFAULT_ROW}...'; run `python benchmarks/cswap_ablation.py --model "
-              f"{models[0]} --only 'upper bound (score'` first", file=sys.stderr)
+              f"row '{row}...'; run `python benchmarks/cswap_ablation.py --model "
+              f"{models[0]} --only '{only}'` first", file=sys.stderr)
         return 2
-    rows = compare(cswap, tradeoff_points(tradeoff_csv, models), ablation_base)
+    rows = compare(cswap, tradeoff_points(tradeoff_csv, models), ablation_base,
+                   unpruned_accuracy(tradeoff_csv))
     order = {m: i for i, m in enumerate(models)}
     rows.sort(key=lambda r: (order[r["model"]], r["budget"] != "params", float(r["level"][:-1])))
-    stem = f"cswap_vs_best_{args.data}"
+    stem = f"cswap_vs_best_{args.data}" + ("" if args.planner == "default" else f"_{args.planner}")
     write_csv(f"{stem}.csv", rows, args.results)
     counts = defaultdict(int)
     for r in rows:
         counts[r["verdict"]] += 1
-    stops = not_reached(args.results, models)
-    md = [f"# C-SWAP's default planner minus the best baseline ({args.data}, lsq repair, full test set)",
+    stops = not_reached(args.results, models, row)
+    what = ("the package's default planner (lazy re-scoring, `harm='upper'`), the `cswap_ablation` row "
+            "\"defaults + harm ranked by its upper bound\"" if args.planner == "default" else
+            "the default planner with the tolerance also checked on 100 more training images per class "
+            "(`check_per_class=100`, 1,200 images in all), the `cswap_ablation` row \"" + row + "...\"")
+    md = [f"# C-SWAP ({args.planner}) minus the best baseline ({args.data}, lsq repair, full test set)",
           "",
-          "C-SWAP: the package's default planner (lazy re-scoring, `harm='upper'`), the "
-          "`cswap_ablation` row \"defaults + harm ranked by its upper bound\"; where it stopped short of "
+          f"C-SWAP: {what}; where it stopped short of "
           "a level on a seed, that file's tolerance-free row stands in (`tolerance off in`). Best "
           "baseline: highest mean over the same seeds among the trade-off's baselines (and the "
           "ablation's L1 / LAMP rows where the trade-off lacks a seed). `se`: standard error of the "
           "per-seed differences (paired by calibration draw). Verdict: win / loss beyond one se, tie "
-          "within it; `n=1`: one seed, no se. A level C-SWAP reached on no seed, with the tolerance "
-          "or without, has no row.",
+          "within it; `n=1`: one seed, no se. `test drop from unpruned`: the unpruned model's test "
+          "accuracy minus C-SWAP's (the tolerance, 1 point, is on calibration images). A level C-SWAP "
+          "reached on no seed, with the tolerance or without, has no row.",
           "",
           "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".",
           "",
           markdown_table(rows), ""]
     if stops:
         md += ["## Where the default stopped short (the tolerance)", "", markdown_table(stops), ""]
-    md += [f"Command: `python benchmarks/cswap_vs_best.py --data {args.data}` (reads "
+    md += [f"Command: `python benchmarks/cswap_vs_best.py --data {args.data} --planner {args.planner}` (reads "
            f"`{tradeoff_csv.name}` and `cswap_ablation_*.csv`; runs no model).", ""]
     atomic_write_text(args.results / f"{stem}.md", "\n".join(md))
     print(markdown_table(rows))
