@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import torch  # noqa: E402
 
-from benchmarks._common import RESULTS, machine, markdown_table, write_csv  # noqa: E402
+from benchmarks._common import RESULTS, machine, markdown_table, read_csv, write_csv  # noqa: E402
 from causalnet.fileio import atomic_write_text  # noqa: E402
 
 MODELS = ("resnet20", "vgg11_bn", "mobilenetv2", "fashion_resnet20", "fashion_resnet56",
@@ -115,6 +115,20 @@ def run(models, methods, roundings, level: float, eval_images: int | None,
                      "plan_s": round(seconds, 1), "stopped": stopped})
         print(rows[-1], flush=True)
     return rows
+
+
+def with_earlier_rows(rows: list[dict], path: Path) -> tuple[list[dict], str]:
+    """``rows`` joined by the rows of ``path`` for the models this run did not run (each model's
+    rows come with its own unpruned timing, so a model's group stands alone), in ``MODELS``
+    order; and a line that says which were kept."""
+    ran = {r["model"] for r in rows}
+    kept = [r for r in read_csv(path) if r["model"] not in ran]
+    if not kept:
+        return rows, ""
+    order = {m: i for i, m in enumerate(MODELS)}
+    merged = sorted(kept + rows, key=lambda r: order.get(r["model"], len(order)))
+    return merged, (f"\nThe rows of {', '.join(sorted({r['model'] for r in kept}))} are kept from an "
+                    "earlier run (this command did not run them).\n")
 
 
 def dataset_of(models) -> str:
@@ -219,9 +233,10 @@ def main(argv=None) -> int:
     rows = run(args.models, args.methods, roundings, args.level, args.eval_images, args.budget)
     command = "python benchmarks/latency_alignment.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    rows, note = with_earlier_rows(rows, RESULTS / f"{stem}.csv")
     write_csv(f"{stem}.csv", rows)
     atomic_write_text(RESULTS / f"{stem}.md",
-                      report(rows, args.level, args.eval_images, data, args.budget, command.strip()) + "\n")
+                      report(rows, args.level, args.eval_images, data, args.budget, command.strip()) + "\n" + note)
     plot(rows, RESULTS / f"{stem}.png")
     print(f"wrote {RESULTS / (stem + '.md')}")
     return 0

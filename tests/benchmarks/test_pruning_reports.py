@@ -138,3 +138,20 @@ def test_cswap_vs_best_says_what_to_run_when_nothing_is_there(tmp_path, capsys):
 
     assert vs.main(["--results", str(tmp_path)]) == 2
     assert "pruning_tradeoff.py --data fashion" in capsys.readouterr().err
+
+
+def test_latency_rows_of_models_not_rerun_are_kept(tmp_path):
+    from benchmarks._common import write_csv
+
+    old = [{"model": m, "method": meth, "round_to": "none", "speedup_b64": v}
+           for m, meth, v in (("fashion_resnet20", "unpruned", 1.0), ("fashion_resnet20", "l1", 1.5),
+                              ("fashion_resnet56", "unpruned", 1.0), ("fashion_resnet56", "l1", 1.7))]
+    path = write_csv("latency.csv", old, tmp_path)
+    new = [{"model": "fashion_resnet20", "method": m, "round_to": "none", "speedup_b64": v}
+           for m, v in (("unpruned", 1.0), ("cswap", 1.6))]
+    rows, note = latency_alignment.with_earlier_rows(new, path)
+    assert [(r["model"], r["method"]) for r in rows] == [
+        ("fashion_resnet20", "unpruned"), ("fashion_resnet20", "cswap"),
+        ("fashion_resnet56", "unpruned"), ("fashion_resnet56", "l1")]
+    assert "fashion_resnet56 are kept" in note
+    assert latency_alignment.with_earlier_rows(new, tmp_path / "none.csv") == (new, "")
