@@ -35,7 +35,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks._common import RESULTS, markdown_table, read_csv, write_csv
-from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS
+from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS, _fmt_level
 from causalnet.fileio import atomic_write_text
 
 DEFAULT_ROW = "defaults + harm ranked by its upper bound (score"
@@ -52,34 +52,40 @@ STEM = re.compile(r"cswap_ablation_(?P<model>.+?)(?P<macs>_macs)?(?:_seed(?P<see
 def _level(col: str) -> str | None:
     """``lsq_30`` -> ``"0.3"`` (the trade-off CSV's spelling of a level); None for other columns."""
     m = re.fullmatch(rf"{REPAIRED}_(\d+(?:\.\d+)?)", col)
-    return None if m is None else f"{float(m.group(1)) / 100:.3f}".rstrip("0").rstrip(".")
+    return None if m is None else _fmt_level(float(m.group(1)) / 100)
 
 
 def _number(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
-def ablation_points(folder: Path, models: tuple[str, ...], row: str = DEFAULT_ROW) -> tuple[dict, dict]:
-    """From every ``cswap_ablation_MODEL[_macs][_seedN].csv`` of ``models``:
-    ``cswap[(model, budget, level)][seed] = (accuracy %, tolerance off?, stopped text)`` and
-    ``base[(model, budget, level, method)][seed] = accuracy %`` (its L1 and LAMP rows); C-SWAP
-    is the row whose label starts with ``row``."""
-    cswap: dict = defaultdict(dict)
-    base: dict = defaultdict(dict)
+def ablation_files(folder: Path, models: tuple[str, ...]):
+    """``(model, budget, seed, rows)`` of every ``cswap_ablation_MODEL[_macs][_seedN].csv`` of
+    ``models`` in ``folder``."""
     for path in sorted(folder.glob("cswap_ablation_*.csv")):
         m = STEM.fullmatch(path.stem)
-        if m is None or m["model"] not in models:
-            continue
-        budget = "macs" if m["macs"] else "params"
-        seed = int(m["seed"] or 0)
-        rows = read_csv(path)
+        if m is not None and m["model"] in models:
+            yield m["model"], "macs" if m["macs"] else "params", int(m["seed"] or 0), read_csv(path)
+
+
+def ablation_points(files, row: str = DEFAULT_ROW) -> tuple[dict, dict, list[dict]]:
+    """From :func:`ablation_files`: ``cswap[(model, budget, level)][seed] = (accuracy %,
+    tolerance off?, stopped text)``, ``base[(model, budget, level, method)][seed] = accuracy %``
+    (each file's L1 and LAMP rows), and where C-SWAP stopped short of the file's last level;
+    C-SWAP is the row whose label starts with ``row``."""
+    cswap: dict = defaultdict(dict)
+    base: dict = defaultdict(dict)
+    stops = []
+    for model, budget, seed, rows in files:
         default = next((r for r in rows if r["planner"].startswith(row)), None)
         forced = next((r for r in rows if r["planner"].startswith(FORCED_ROW)), None)
+        if default is not None and default["stopped"] != "target reached":
+            stops.append({"model": model, "budget": budget, "seed": seed, "stopped": default["stopped"]})
         for col in (rows[0] if rows else {}):
             level = _level(col)
             if level is None:
                 continue
-            key = (m["model"], budget, level)
+            key = (model, budget, level)
             for r in rows:
                 if r["planner"] in ABLATION_BASELINES and _number(r[col]) is not None:
                     base[key + (ABLATION_BASELINES[r["planner"]],)][seed] = float(r[col])
@@ -87,7 +93,7 @@ def ablation_points(folder: Path, models: tuple[str, ...], row: str = DEFAULT_RO
                 cswap[key][seed] = (float(default[col]), False, default["stopped"])
             elif default is not None and forced is not None and _number(forced[col]) is not None:
                 cswap[key][seed] = (float(forced[col]), True, default["stopped"])
-    return cswap, base
+    return cswap, base, stops
 
 
 def tradeoff_points(path: Path, models: tuple[str, ...]) -> dict:
@@ -118,16 +124,15 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict, unpruned: dict[str
     for (model, budget, level), per_seed in cswap.items():
         seeds = sorted(per_seed)
         means = {}
-        for (mo, bu, lv, method), accs in {**ablation_base, **tradeoff}.items():
-            if (mo, bu, lv) != (model, budget, level):
-                continue
-            merged = {**ablation_base.get((mo, bu, lv, method), {}), **accs}
+        for method in sorted({k[3] for k in (*ablation_base, *tradeoff) if k[:3] == (model, budget, level)}):
+            key = (model, budget, level, method)
+            merged = {**ablation_base.get(key, {}), **tradeoff.get(key, {})}   # the trade-off's first
             if all(s in merged for s in seeds):
                 means[method] = [merged[s] for s in seeds]
+        mean = statistics.fmean(per_seed[s][0] for s in seeds)
         row = {"model": model, "budget": budget, "level": f"{100 * float(level):g}%", "seeds": len(seeds),
-               "cswap": round(statistics.fmean(per_seed[s][0] for s in seeds), 2),
-               "test drop from unpruned": (round(unpruned[model] - statistics.fmean(per_seed[s][0] for s in seeds), 2)
-                                           if model in unpruned else ""),
+               "cswap": round(mean, 2),
+               "test drop from unpruned": round(unpruned[model] - mean, 2) if model in unpruned else "",
                "tolerance off in": sum(per_seed[s][1] for s in seeds)}
         if not means:
             out.append({**row, "best baseline": "-", "best": "", "cswap - best": "", "se": "",
@@ -141,20 +146,6 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict, unpruned: dict[str
         out.append({**row, "best baseline": best, "best": round(statistics.fmean(means[best]), 2),
                     "cswap - best": round(d, 2), "se": "" if se is None else round(se, 2),
                     "verdict": verdict, "per seed": " / ".join(f"{x:+.2f}" for x in diffs)})
-    return out
-
-
-def not_reached(folder: Path, models: tuple[str, ...], row: str = DEFAULT_ROW) -> list[dict]:
-    """Per ablation file whose default row stopped short: where it stopped."""
-    out = []
-    for path in sorted(folder.glob("cswap_ablation_*.csv")):
-        m = STEM.fullmatch(path.stem)
-        if m is None or m["model"] not in models:
-            continue
-        default = next((r for r in read_csv(path) if r["planner"].startswith(row)), None)
-        if default is not None and default["stopped"] != "target reached":
-            out.append({"model": m["model"], "budget": "macs" if m["macs"] else "params",
-                        "seed": int(m["seed"] or 0), "stopped": default["stopped"]})
     return out
 
 
@@ -176,7 +167,7 @@ def main(argv=None) -> int:
               f"{args.data}` first, or pass --results FOLDER", file=sys.stderr)
         return 2
     row = PLANNERS[args.planner]
-    cswap, ablation_base = ablation_points(args.results, models, row)
+    cswap, ablation_base, stops = ablation_points(ablation_files(args.results, models), row)
     if not cswap:
         only = "upper bound (score" if args.planner == "default" else "checked on 100"
         print(f"error: no cswap_ablation_*.csv of the {args.data} zoo in {args.results} holds the "
@@ -192,7 +183,6 @@ def main(argv=None) -> int:
     counts = defaultdict(int)
     for r in rows:
         counts[r["verdict"]] += 1
-    stops = not_reached(args.results, models, row)
     what = ("the package's default planner (lazy re-scoring, `harm='upper'`), the `cswap_ablation` row "
             "\"defaults + harm ranked by its upper bound\"" if args.planner == "default" else
             "the default planner with the tolerance also checked on 100 more training images per class "
