@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import time
 
@@ -115,11 +116,24 @@ VARIANTS = [
     ("defaults + harm's upper bound, tolerance off (max_drop 100)", {"harm": "upper", "max_drop": 100.0}),
     ("defaults + harm's upper bound, tolerance also checked on 100 more images per class (check_per_class)",
      {"harm": "upper", "check_per_class": 100}),
+    ("defaults + harm's upper bound, the tolerance judged after the lsq repair on 100 more images per class",
+     {"harm": "upper", "repair_in_loop": "lsq", "check_per_class": 100}),
     ("defaults + refit scores (unit removed, readers re-solved by lsq on held-out calibration images)",
      {"scoring_ablation": "refit"}),
     ("defaults + least squares in the loop + refit scores",
      {"repair_in_loop": "lsq", "scoring_ablation": "refit"}),
 ]
+
+
+# the results file of one run: cswap_ablation_MODEL[_macs][_seedN] (cswap_ablation_quick... for --quick)
+STEM = re.compile(r"cswap_ablation_(?P<model>.+?)(?P<macs>_macs)?(?:_seed(?P<seed>\d+))?$")
+
+
+def result_stem(model: str, budget: str = "params", seed: int = 0, quick: bool = False) -> str:
+    """The file stem of one run's results (:data:`STEM` reads it back): one file per model,
+    budget and calibration seed, so rows of different budgets or draws never mix in one table."""
+    return (f"cswap_ablation_{'quick' if quick else model}" + ("_macs" if budget == "macs" else "")
+            + (f"_seed{seed}" if seed else ""))
 
 
 def _merged(path, new_rows: list[dict], order: list[str]) -> list[dict]:
@@ -192,13 +206,11 @@ def main(argv=None) -> int:
             continue
         start = time.perf_counter()
         result = CswapPlanner(model, graph, run).plan(data, example, milestones=tuple(levels[:-1]))
-        stopped = result.stopped if result.stopped == "target reached" else (
-            f"{result.stopped}; stopped at {100 * result.removed_fraction:.1f}% of {args.budget}")
-        measure(label, result.snapshots, time.perf_counter() - start, stopped, run.ingredients.rescore)
+        measure(label, result.snapshots, time.perf_counter() - start, result.outcome,
+                run.ingredients.rescore)
 
     # one file per seed: rows kept by --only must come from the same calibration draw
-    stem = ("cswap_ablation_quick" if args.quick else f"cswap_ablation_{name}") + (
-        "_macs" if args.budget == "macs" else "") + (f"_seed{args.seed}" if args.seed else "")
+    stem = result_stem(name, args.budget, args.seed, quick=args.quick)
     if args.only:
         rows = _merged(RESULTS / f"{stem}.csv", rows, [label for _, label in BASELINE_ROWS]
                        + [label for label, _ in runs])

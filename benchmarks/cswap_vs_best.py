@@ -36,6 +36,7 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, markdown_table, read_csv, write_csv
 from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS, _fmt_level
+from benchmarks.cswap_ablation import STEM
 from causalnet.fileio import atomic_write_text
 
 DEFAULT_ROW = "defaults + harm ranked by its upper bound (score"
@@ -46,7 +47,6 @@ PLANNERS = {"default": DEFAULT_ROW,
             "check": "defaults + harm's upper bound, tolerance also checked on 100 more images"}
 ABLATION_BASELINES = {"baseline: global L1 magnitude (same repair)": "l1",
                       "baseline: LAMP (same repair)": "lamp"}
-STEM = re.compile(r"cswap_ablation_(?P<model>.+?)(?P<macs>_macs)?(?:_seed(?P<seed>\d+))?$")
 
 
 def _level(col: str) -> str | None:

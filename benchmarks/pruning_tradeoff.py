@@ -269,8 +269,7 @@ def run_cswap(ctx: Context, job: Job, store: Store, x_cal, method: str = "cswap"
                        seed=job.seed, eval_images=ctx.eval_images)
             if not store.has(**key):
                 store.add({**key, "status": "not reached", "plan_s": plan_s,
-                           "note": f"stopped at {result.removed_fraction:.3f} {job.sweep} removed: "
-                                   f"{result.stopped}"})
+                           "note": result.outcome})
 
 
 def run_cswap_forced(ctx: Context, job: Job, store: Store, x_cal) -> None:

@@ -177,6 +177,15 @@ class CswapResult:
     stopped: str
     snapshots: dict[float, dict[str, list[int]]] = field(default_factory=dict)  # milestone -> removal
     exact_scores: int = 0                   # single-unit ablations run (fewer in fast mode)
+    budget: str = "params"                  # the resource removed_fraction is a fraction of
+
+    @property
+    def outcome(self) -> str:
+        """``"target reached"``, or why the plan stopped and how far it got
+        (``"...; stopped at 48.9% of params"``)."""
+        if self.stopped == "target reached":
+            return self.stopped
+        return f"{self.stopped}; stopped at {100 * self.removed_fraction:.1f}% of {self.budget}"
 
 
 SCREEN_MIN = 16     # fast mode scores at least this many units exactly, however small the chunk
@@ -201,12 +210,13 @@ def auto_tolerance(n_calibration: int, points: float = 1.0) -> float:
     return max(points, 100.0 / max(n_calibration, 1))
 
 
-def tolerance_note(tolerance: float, n_calibration: int) -> str:
-    """What the stop message adds when the tolerance is below what the calibration set resolves."""
+def tolerance_note(tolerance: float, n_calibration: int, images: str = "calibration") -> str:
+    """What the stop message adds when the tolerance is below what the ``n_calibration`` images
+    it is checked on resolve (``images``: what the message calls them)."""
     one = 100.0 / max(n_calibration, 1)
     if tolerance >= one:
         return ""
-    return (f"; one of the {n_calibration} calibration images is {one:.2f} points, so this tolerance "
+    return (f"; one of the {n_calibration} {images} images is {one:.2f} points, so this tolerance "
             "stops at the first image that changes: raise --max-drop, or check on more images "
             "(--check-images N, or more --calibration images)")
 
@@ -461,6 +471,9 @@ class CswapPlanner:
             base_acc = 100 * accuracy(work, (x_check, y_check))
             acc = base_acc
             tolerance = s.max_drop if s.max_drop is not None else auto_tolerance(len(y_check))
+            # what the stop messages call the images the tolerance is judged on
+            judged = "calibration" if len(y_check) == len(y_cal) else "check"
+            note = tolerance_note(tolerance, len(y_check), judged)
             scores = (graph_scores(self.graph, units) if (self.graph is not None and s.rescore_every == 0)
                       else None)
             chunk_frac = s.chunk
@@ -493,7 +506,7 @@ class CswapPlanner:
                 if not chunk:
                     stopped = ("no removable unit left (every layer at its minimum)" if not misses else
                                f"tolerance: every unit (or block) left costs more than {tolerance:.2f} "
-                               f"points of calibration accuracy alone{tolerance_note(tolerance, len(y_check))}")
+                               f"points of {judged} accuracy alone{note}")
                     break
                 snapshot = {k: v.clone() for k, v in work.state_dict().items()}
                 trial = {n: removed[n] | set(chunk.get(n, ())) for n in removed}
@@ -520,8 +533,8 @@ class CswapPlanner:
                         misses += 1
                         if misses >= SKIP_PATIENCE:
                             stopped = (f"tolerance: the next {misses} units (or blocks) tried alone each cost "
-                                       f"more than {tolerance:.2f} points of calibration accuracy (the last: "
-                                       f"{base_acc - new_acc:.2f}{tolerance_note(tolerance, len(y_check))})")
+                                       f"more than {tolerance:.2f} points of {judged} accuracy (the last: "
+                                       f"{base_acc - new_acc:.2f}{note})")
                             break
                         for n, v in chunk.items():
                             skipped[n].update(v)
@@ -548,7 +561,8 @@ class CswapPlanner:
                            scores={n: [float(v) for v in arr] for n, arr in (scores or {}).items()},
                            calibration_accuracy=acc, base_calibration_accuracy=base_acc,
                            removed_fraction=fraction, seconds=time.perf_counter() - start,
-                           stopped=stopped, snapshots=snapshots, exact_scores=self.exact_scores)
+                           stopped=stopped, snapshots=snapshots, exact_scores=self.exact_scores,
+                           budget=s.key)
 
     def _check_set(self, data: DataBundle | None, x_cal: torch.Tensor, y_cal: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -563,17 +577,23 @@ class CswapPlanner:
             raise CausalnetInputError("check_per_class draws its images from the data's fit split: "
                                       "pass the data bundle to plan(), or leave check_per_class at None")
         targets = data.fit.targets
-        calibration = set(class_balanced_indices(targets, s.calibration_per_class, seed=s.seed, strict=False))
         drawn = class_balanced_indices(targets, s.calibration_per_class + s.check_per_class,
                                        seed=s.seed + 1, strict=False)
-        by_class: dict[int, list[int]] = {}
-        for i in drawn:
-            if i not in calibration:
-                by_class.setdefault(int(targets[i]), []).append(i)
-        extra = [i for idx in by_class.values() for i in idx[:s.check_per_class]]
-        if not extra:
+        x, y = stack_samples(data.fit, drawn)
+        # leave out the drawn images that are calibration images (compared by their pixels, so
+        # this holds for whatever calibration images the caller passed)
+        seen = {row.numpy().tobytes() for row in x_cal.detach().cpu().flatten(1)}
+        fresh = [k for k, row in enumerate(x.flatten(1)) if row.numpy().tobytes() not in seen]
+        per: dict[int, int] = {}
+        keep = []
+        for k in fresh:
+            c = int(y[k])
+            if per.get(c, 0) < s.check_per_class:
+                per[c] = per.get(c, 0) + 1
+                keep.append(k)
+        if not keep:
             return x_cal, y_cal
-        x, y = stack_samples(data.fit, extra)
+        x, y = x[keep], y[keep]
         return torch.cat([x_cal, x.to(x_cal.device)]), torch.cat([y_cal, y.to(y_cal.device)])
 
     def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:

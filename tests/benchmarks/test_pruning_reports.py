@@ -133,6 +133,16 @@ def test_cswap_vs_best_pairs_seeds_and_falls_back_to_the_ablation_baselines(tmp_
     assert "stopped at 40.0%" in (tmp_path / "cswap_vs_best_fashion.md").read_text()
 
 
+def test_ablation_file_stems_read_back_as_written():
+    from benchmarks.cswap_ablation import STEM, result_stem
+
+    for model, budget, seed in (("fashion_resnet20", "macs", 2), ("fashion_vit_tiny", "params", 0),
+                                ("lenet5", "params", 1)):
+        m = STEM.fullmatch(result_stem(model, budget, seed))
+        assert (m["model"], "macs" if m["macs"] else "params", int(m["seed"] or 0)) == (model, budget, seed)
+    assert result_stem("lenet5", quick=True) == "cswap_ablation_quick"
+
+
 def test_cswap_vs_best_says_what_to_run_when_nothing_is_there(tmp_path, capsys):
     from benchmarks import cswap_vs_best as vs
 

@@ -359,6 +359,32 @@ def test_the_tolerance_is_checked_on_images_apart_from_the_calibration(lenet, mn
         settings.replace(check_per_class=0).validate()
 
 
+def test_the_check_set_leaves_out_whatever_calibration_images_the_caller_passed(lenet, mnist):
+    from causalnet.data import calibration_set
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    settings = CswapSettings(target_params=0.2, calibration_per_class=4, chunk=0.1, check_per_class=30)
+    planner = CswapPlanner(lenet, None, settings)
+    # a draw of the caller's own (seed 1's and not the settings' seed 0): the images the check
+    # set would draw first (seed + 1) are exactly these, and none of them may come back
+    x_own, y_own = calibration_set(mnist.fit, 4, seed=1)
+    x_chk, y_chk = planner._check_set(mnist, x_own, y_own)
+    assert torch.bincount(y_chk).tolist() == [34] * 10
+    own = {row.numpy().tobytes() for row in x_own.flatten(1)}
+    assert sum(row.numpy().tobytes() in own for row in x_chk[40:].flatten(1)) == 0
+
+
+def test_stop_messages_name_the_images_the_tolerance_is_judged_on(lenet, mnist):
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    settings = CswapSettings(target_params=0.97, calibration_per_class=4, chunk=0.1, max_drop=0.0)
+    plain = CswapPlanner(lenet, None, settings).plan(mnist)
+    checked = CswapPlanner(lenet, None, settings.replace(check_per_class=10)).plan(mnist)
+    assert "points of calibration accuracy" in plain.stopped
+    assert "points of check accuracy" in checked.stopped and "of the 140 check images" in checked.stopped
+    assert checked.outcome.endswith(f"stopped at {100 * checked.removed_fraction:.1f}% of params")
+
+
 def test_check_images_of_zero_is_refused_before_any_work(capsys, tmp_path):
     code = main(["prune", "--model", "zoo:lenet5", "--target-params", "0.3", "--check-images", "0",
                  "--out", str(tmp_path / "out"), "--method", "l1"])
