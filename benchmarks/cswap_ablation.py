@@ -36,7 +36,11 @@ package's default is now the harm's upper bound, the "upper bound" row):
   not ranked as free whatever its cost;
 - the tolerance checked on 100 more images per class of the training split besides the 200
   calibration images (``check_per_class=100``: 1,200 images, where one image is 0.08 point,
-  against 0.5 point among the 200 alone), with the harm's upper bound.
+  against 0.5 point among the 200 alone), with the harm's upper bound;
+- the tolerance judged after the least-squares repair: with ``repair_in_loop="lsq"`` (the
+  scores then see the repaired net too), or with ``judge="repaired"`` (each chunk judged on a
+  copy repaired as ``finalize(..., ("lsq",))`` would, the scores still on the masked net), on the
+  calibration images or on 100 more per class.
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
@@ -118,6 +122,10 @@ VARIANTS = [
      {"harm": "upper", "check_per_class": 100}),
     ("defaults + harm's upper bound, the tolerance judged after the lsq repair on 100 more images per class",
      {"harm": "upper", "repair_in_loop": "lsq", "check_per_class": 100}),
+    ("defaults + harm's upper bound, the tolerance judged on the lsq-repaired net (judge='repaired')",
+     {"harm": "upper", "judge": "repaired"}),
+    ("defaults + harm's upper bound, the tolerance judged on the lsq-repaired net, on 100 more images per class",
+     {"harm": "upper", "judge": "repaired", "check_per_class": 100}),
     ("defaults + refit scores (unit removed, readers re-solved by lsq on held-out calibration images)",
      {"scoring_ablation": "refit"}),
     ("defaults + least squares in the loop + refit scores",

@@ -70,6 +70,10 @@ class CswapIngredients:
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
     tie_break: str = "none"               # magnitude: L1 norm orders the units whose score is not significant
     repair_in_loop: str = "mask"          # mask: mean-masked net (= bias folding) | lsq: readers re-solved too
+    judge: str = "masked"                 # the net the tolerance judges: masked: the net scored
+    #                                       (mean-masked, BatchNorm re-estimated) | repaired: a copy
+    #                                       of it with its readers re-solved by least squares (what
+    #                                       the lsq repair will give), the scores still on the masked net
     rescore: str = "lazy"                 # lazy: a re-score ablates only the units the last scores rank
     #                                       first (screen_cover chunks), every alive unit every
     #                                       LAZY_FULL_EVERY-th time (lazy greedy) | full: every unit every time
@@ -87,6 +91,8 @@ class CswapIngredients:
             raise CausalnetInputError("budgets must be 'none' or 'graph'")
         if self.repair_in_loop not in ("mask", "lsq"):
             raise CausalnetInputError("repair_in_loop must be 'mask' or 'lsq'")
+        if self.judge not in ("masked", "repaired"):
+            raise CausalnetInputError("judge must be 'masked' or 'repaired'")
         if self.tie_break not in ("none", "magnitude"):
             raise CausalnetInputError("tie_break must be 'none' or 'magnitude'")
         if self.rescore not in ("full", "lazy"):
@@ -453,7 +459,7 @@ class CswapPlanner:
         stops = sorted({m * total for m in milestones if 0 < m < s.target} | {target})
         snapshots: dict[float, dict[str, list[int]]] = {}
         members = membership(self.graph, units)
-        if s.ingredients.repair_in_loop == "lsq":
+        if s.ingredients.repair_in_loop == "lsq" or s.ingredients.judge == "repaired":
             _add_zero_biases(work, units)
         self._se = {}
         self._exact = None
@@ -518,7 +524,7 @@ class CswapPlanner:
                 elif s.ingredients.bn_between_chunks:
                     reestimate_batchnorm(work, x_cal)
                     mask.refresh(x_cal)
-                new_acc = 100 * accuracy(work, (x_check, y_check))
+                new_acc = self._judged_accuracy(work, mask, x_cal, (x_check, y_check))
                 n_units = sum(len(v) for v in chunk.values())
                 entry = {"units": n_units, "calibration_accuracy": new_acc,
                          "removed_fraction": removal_cost(costs, {n: len(v) for n, v in trial.items()})[
@@ -563,6 +569,29 @@ class CswapPlanner:
                            removed_fraction=fraction, seconds=time.perf_counter() - start,
                            stopped=stopped, snapshots=snapshots, exact_scores=self.exact_scores,
                            budget=s.key)
+
+    def _judged_accuracy(self, work: nn.Module, mask: UnitMask, x_cal: torch.Tensor,
+                         check: tuple[torch.Tensor, torch.Tensor]) -> float:
+        """Accuracy (%) on ``check`` of the net the tolerance judges: ``work`` as it is, or with
+        ``judge="repaired"`` what ``finalize(..., repair=("lsq",))`` would give (the original
+        BatchNorm statistics, the readers re-solved by least squares), undone afterwards:
+        ``work`` stays the masked net the scores see."""
+        if self.settings.ingredients.judge == "masked" or self.settings.ingredients.repair_in_loop == "lsq":
+            return 100 * accuracy(work, check)
+        state = {k: v.clone() for k, v in work.state_dict().items()}
+        original = dict(self.model.named_modules())
+        with torch.no_grad():
+            for name, module in work.named_modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+                    module.running_mean.copy_(original[name].running_mean)
+                    module.running_var.copy_(original[name].running_var)
+        mask.refresh(x_cal)
+        reconstruct_masked(work, self.model, mask.masked_inputs, x_cal)
+        mask.refresh(x_cal)
+        acc = 100 * accuracy(work, check)
+        work.load_state_dict(state)
+        mask.refresh(x_cal)
+        return acc
 
     def _check_set(self, data: DataBundle | None, x_cal: torch.Tensor, y_cal: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:

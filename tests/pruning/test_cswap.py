@@ -185,6 +185,28 @@ def test_repair_in_loop_lsq_plans_to_the_target(lenet, mnist):
         CswapSettings(target_params=0.2).replace(repair_in_loop="ridge").validate()
 
 
+def test_the_repaired_judge_sees_the_net_the_lsq_repair_gives(lenet, mnist):
+    from causalnet.data import calibration_set
+    from pruning.cswap import CswapPlanner, CswapSettings
+    from pruning.repair import finalize
+
+    # tolerance off, so the last chunk is committed: its judged accuracy is the plan's own
+    settings = CswapSettings(target_params=0.9, calibration_per_class=4, chunk=0.1, max_drop=100.0,
+                             check_per_class=10).replace(judge="repaired")
+    planner = CswapPlanner(lenet, None, settings)
+    result = planner.plan(mnist)
+    x_cal, y_cal = calibration_set(mnist.fit, 4, seed=0)
+    check = planner._check_set(mnist, x_cal, y_cal)
+    pruned, _ = finalize(lenet, result.removal, x_cal, ("lsq",), x_cal[:1])
+    repaired = 100 * accuracy(pruned, check)
+    masked = CswapPlanner(lenet, None, settings.replace(judge="masked")).plan(mnist)
+    assert result.history[-1]["committed"] and result.removal == masked.removal   # the same ranking
+    assert abs(result.history[-1]["calibration_accuracy"] - repaired) < 1e-6
+    assert abs(masked.history[-1]["calibration_accuracy"] - repaired) > 1      # it judged another net
+    with pytest.raises(CausalnetInputError, match="judge"):
+        settings.replace(judge="pruned").validate()
+
+
 def test_refit_scores_are_fitted_off_the_scoring_images_and_plan_to_the_target(lenet, mnist, monkeypatch):
     from causalnet.interventions import InterventionEngine
     from pruning.cswap import CswapPlanner, CswapSettings
