@@ -441,6 +441,9 @@ class CswapPlanner:
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
         x_check, y_check = self._check_set(data, x_cal, y_cal)
+        if s.ingredients.judge == "repaired" and len(y_check) > len(y_cal):
+            # the repaired readers were solved on the calibration images: judge the others only
+            x_check, y_check = x_check[len(y_cal):], y_check[len(y_cal):]
         self._x_fit = x_cal
         held = torch.ones(len(y_cal), dtype=torch.bool, device=y_cal.device)
         held[score_idx] = False

@@ -196,7 +196,9 @@ def test_the_repaired_judge_sees_the_net_the_lsq_repair_gives(lenet, mnist):
     planner = CswapPlanner(lenet, None, settings)
     result = planner.plan(mnist)
     x_cal, y_cal = calibration_set(mnist.fit, 4, seed=0)
-    check = planner._check_set(mnist, x_cal, y_cal)
+    x_chk, y_chk = planner._check_set(mnist, x_cal, y_cal)
+    check = (x_chk[40:], y_chk[40:])   # the images the least squares were not solved on
+    assert abs(result.base_calibration_accuracy - 100 * accuracy(lenet, check)) < 1e-6
     pruned, _ = finalize(lenet, result.removal, x_cal, ("lsq",), x_cal[:1])
     repaired = 100 * accuracy(pruned, check)
     masked = CswapPlanner(lenet, None, settings.replace(judge="masked")).plan(mnist)
