@@ -481,7 +481,7 @@ class CswapPlanner:
             acc = base_acc
             tolerance = s.max_drop if s.max_drop is not None else auto_tolerance(len(y_check))
             # what the stop messages call the images the tolerance is judged on
-            judged = "calibration" if len(y_check) == len(y_cal) else "check"
+            judged = "calibration" if x_check is x_cal else "check"
             note = tolerance_note(tolerance, len(y_check), judged)
             scores = (graph_scores(self.graph, units) if (self.graph is not None and s.rescore_every == 0)
                       else None)
