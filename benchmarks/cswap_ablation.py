@@ -83,7 +83,7 @@ from pruning.repair import finalize
 # measured harm; the "upper bound" row changes only that)
 NAIVE = CswapSettings(rank_by="harm", rescore_every=2, objective="loglik").replace(
     scoring_ablation="zero", bn_between_chunks=False, joint_check=False, rescore="full", harm="mean",
-    budgets="none", tie_break="none", repair_in_loop="mask")
+    harm_z=1.0, budgets="none", tie_break="none", repair_in_loop="mask")
 
 REPAIRS = [("bias", "bn"), ("lsq",)]
 
@@ -118,6 +118,9 @@ VARIANTS = [
      {"rescore": "full"}),
     ("defaults + harm ranked by its upper bound (score + 1 standard error)", {"harm": "upper"}),
     ("defaults + harm's upper bound, tolerance off (max_drop 100)", {"harm": "upper", "max_drop": 100.0}),
+    ("defaults + harm's upper bound at 3 standard errors (harm_z 3)", {"harm": "upper", "harm_z": 3.0}),
+    ("defaults + harm's upper bound at 3 standard errors, tolerance off (max_drop 100)",
+     {"harm": "upper", "harm_z": 3.0, "max_drop": 100.0}),
     ("defaults + harm's upper bound, tolerance also checked on 100 more images per class (check_per_class)",
      {"harm": "upper", "check_per_class": 100}),
     ("defaults + harm's upper bound, the tolerance judged after the lsq repair on 100 more images per class",

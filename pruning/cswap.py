@@ -77,12 +77,13 @@ class CswapIngredients:
     rescore: str = "lazy"                 # lazy: a re-score ablates only the units the last scores rank
     #                                       first (screen_cover chunks), every alive unit every
     #                                       LAZY_FULL_EVERY-th time (lazy greedy) | full: every unit every time
-    harm: str = "upper"                   # upper: a unit ranked by its harm plus HARM_BOUND_Z
+    harm: str = "upper"                   # upper: a unit ranked by its harm plus harm_z
     #                                       standard errors (a harm the scoring images cannot tell
     #                                       from 0 is not free: its cost still counts) | mean: its
     #                                       measured harm alone (the default until the ablation of
     #                                       docs/pruning_status.md: upper ahead by params in 24 of
     #                                       25 cells, tied by MACs on LeNet-5)
+    harm_z: float = 1.0                   # harm="upper": standard errors added to the measured harm
 
     def validate(self) -> None:
         if self.scoring_ablation not in ("mean", "zero", "predicted", "refit"):
@@ -99,6 +100,8 @@ class CswapIngredients:
             raise CausalnetInputError("rescore must be 'full' or 'lazy'")
         if self.harm not in ("mean", "upper"):
             raise CausalnetInputError("harm must be 'mean' or 'upper'")
+        if not self.harm_z >= 0:
+            raise CausalnetInputError(f"harm_z is a number of standard errors, at least 0; got {self.harm_z}")
 
 
 _INGREDIENTS = {f.name for f in fields(CswapIngredients)}
@@ -197,7 +200,6 @@ class CswapResult:
 SCREEN_MIN = 16     # fast mode scores at least this many units exactly, however small the chunk
 SKIP_PATIENCE = 8   # items in a row that may fail alone (each passed over) before C-SWAP stops
 LAZY_FULL_EVERY = 4  # lazy re-scoring: every this many re-scores ablates every alive unit
-HARM_BOUND_Z = 1.0   # harm="upper": standard errors added to a unit's measured harm
 
 
 def rank(harm: float, cost: float, rank_by: str = "harm_per_cost") -> float:
@@ -369,13 +371,13 @@ class CswapPlanner:
 
     def _harm(self, scores: dict[str, np.ndarray], name: str, u: int) -> float:
         """The harm that ranks unit ``u`` of layer ``name``: minus its score, plus
-        ``HARM_BOUND_Z`` standard errors of it with ``harm="upper"`` (none where the score is an
+        ``harm_z`` standard errors of it with ``harm="upper"`` (none where the score is an
         estimate without one)."""
         harm = -float(scores[name][u])
         if self.settings.ingredients.harm == "upper":
             se = self._se.get(name)
             if se is not None and np.isfinite(se[u]):
-                harm += HARM_BOUND_Z * float(se[u])
+                harm += self.settings.ingredients.harm_z * float(se[u])
         return harm
 
     def _first(self, scores: dict[str, np.ndarray], alive: dict[str, list[int]], counts: dict[str, int],

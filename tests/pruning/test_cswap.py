@@ -359,6 +359,28 @@ def test_upper_harm_bound_lets_a_costly_unit_of_certain_small_harm_go_before_a_n
         CswapSettings().replace(harm="lower").validate()
 
 
+def test_harm_z_sets_how_many_standard_errors_the_upper_bound_adds():
+    # a0: harm 0.01 measured to +-0.01; b0: harm 0.03 measured to +-0.001, same cost. At one
+    # standard error a0 ranks first (0.02 < 0.031); at three, b0 does (0.033 < 0.04): the wider
+    # bound gives a unit the images measured precisely the benefit of the doubt
+    import numpy as np
+
+    from pruning.cswap import CswapPlanner, CswapSettings
+
+    costs = {n: {"size": 2, "params_per_unit": 1, "params_curvature": 0, "coupled": {}} for n in "ab"}
+    scores = {"a": np.array([-0.01, -5.0]), "b": np.array([-0.03, -5.0])}
+    se = {"a": np.array([0.01, 0.0]), "b": np.array([0.001, 0.0])}
+    members = {"a": np.zeros(2), "b": np.zeros(2)}
+    first = {}
+    for z in (1.0, 3.0):
+        planner = CswapPlanner(torch.nn.Linear(2, 2), None, CswapSettings().replace(harm="upper", harm_z=z))
+        planner._se = se
+        first[z] = planner._next_chunk(scores, members, {"a": [0], "b": [0]}, {}, costs, 0.0)
+    assert first == {1.0: {"a": [0]}, 3.0: {"b": [0]}}
+    with pytest.raises(CausalnetInputError, match="harm_z"):
+        CswapSettings().replace(harm_z=-1.0).validate()
+
+
 def test_the_tolerance_is_checked_on_images_apart_from_the_calibration(lenet, mnist):
     from causalnet.data import class_balanced_indices
     from pruning.cswap import CswapPlanner, CswapSettings
