@@ -19,9 +19,10 @@ the two:
   difference is more than one standard error from zero, tie otherwise, "n=1" for one seed.
 
 ``--planner check``: C-SWAP is the ablation's row with the tolerance also checked on 100 more
-training images per class (``check_per_class=100``) instead.
+training images per class (``check_per_class=100``) instead; ``--planner upper3``: the row with
+the harm's upper bound at 3 standard errors (``harm_z=3``) and its own tolerance-free row.
 
-Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|check]``; writes
+Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|upper3|check]``; writes
 ``benchmarks/results/cswap_vs_best_DATA[_check].{csv,md}``.
 """
 
@@ -32,6 +33,7 @@ import re
 import statistics
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks._common import RESULTS, markdown_table, read_csv, write_csv
@@ -39,12 +41,34 @@ from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS, _fmt_level
 from benchmarks.cswap_ablation import STEM
 from causalnet.fileio import atomic_write_text
 
-DEFAULT_ROW = "defaults + harm ranked by its upper bound (score"
-FORCED_ROW = "defaults + harm's upper bound, tolerance off"
-# the ablation row that stands for C-SWAP (``--planner``): the package's default, or the default
-# with the tolerance also checked on 100 more images per class (``check_per_class=100``)
-PLANNERS = {"default": DEFAULT_ROW,
-            "check": "defaults + harm's upper bound, tolerance also checked on 100 more images"}
+
+@dataclass(frozen=True)
+class Planner:
+    """The ablation rows that stand for C-SWAP (``--planner``)."""
+
+    row: str      # the label its row starts with
+    forced: str   # ... its tolerance-free row, standing in where it stopped short
+    what: str     # what the report calls it
+    only: str     # the ``cswap_ablation.py --only`` texts that run both rows (shell-quoted)
+
+
+UPPER1 = ("defaults + harm ranked by its upper bound (score", "defaults + harm's upper bound, tolerance off")
+PLANNERS = {
+    "default": Planner(*UPPER1, "the package's default planner (lazy re-scoring, `harm='upper'` at one "
+                                "standard error), the `cswap_ablation` row \"defaults + harm ranked by "
+                                "its upper bound\"",
+                       "'harm ranked by its upper bound' 'upper bound, tolerance off'"),
+    "upper3": Planner("defaults + harm's upper bound at 3 standard errors (harm_z",
+                      "defaults + harm's upper bound at 3 standard errors, tolerance off",
+                      "the default planner with the harm's upper bound at 3 standard errors "
+                      "(`harm_z=3`), the `cswap_ablation` row \"defaults + harm's upper bound at 3 "
+                      "standard errors\"", "'at 3 standard errors'"),
+    "check": Planner("defaults + harm's upper bound, tolerance also checked on 100 more images", UPPER1[1],
+                     "the default planner with the tolerance also checked on 100 more training images "
+                     "per class (`check_per_class=100`, 1,200 images in all), the `cswap_ablation` row "
+                     "\"defaults + harm's upper bound, tolerance also checked on 100 more images...\"",
+                     "'checked on 100' 'upper bound, tolerance off'"),
+}
 ABLATION_BASELINES = {"baseline: global L1 magnitude (same repair)": "l1",
                       "baseline: LAMP (same repair)": "lamp"}
 
@@ -68,17 +92,18 @@ def ablation_files(folder: Path, models: tuple[str, ...]):
             yield m["model"], "macs" if m["macs"] else "params", int(m["seed"] or 0), read_csv(path)
 
 
-def ablation_points(files, row: str = DEFAULT_ROW) -> tuple[dict, dict, list[dict]]:
+def ablation_points(files, planner: Planner = PLANNERS["default"]) -> tuple[dict, dict, list[dict]]:
     """From :func:`ablation_files`: ``cswap[(model, budget, level)][seed] = (accuracy %,
     tolerance off?, stopped text)``, ``base[(model, budget, level, method)][seed] = accuracy %``
     (each file's L1 and LAMP rows), and where C-SWAP stopped short of the file's last level;
-    C-SWAP is the row whose label starts with ``row``."""
+    C-SWAP is the row whose label starts with ``planner.row`` (``planner.forced``: its
+    tolerance-free row)."""
     cswap: dict = defaultdict(dict)
     base: dict = defaultdict(dict)
     stops = []
     for model, budget, seed, rows in files:
-        default = next((r for r in rows if r["planner"].startswith(row)), None)
-        forced = next((r for r in rows if r["planner"].startswith(FORCED_ROW)), None)
+        default = next((r for r in rows if r["planner"].startswith(planner.row)), None)
+        forced = next((r for r in rows if r["planner"].startswith(planner.forced)), None)
         if default is not None and default["stopped"] != "target reached":
             stops.append({"model": model, "budget": budget, "seed": seed, "stopped": default["stopped"]})
         for col in (rows[0] if rows else {}):
@@ -153,8 +178,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion", choices=sorted(ZOOS))
     ap.add_argument("--planner", choices=sorted(PLANNERS), default="default",
-                    help="the ablation row that stands for C-SWAP: the package's default planner, or "
-                         "it with the tolerance also checked on 100 more images per class")
+                    help="the ablation row that stands for C-SWAP: the package's default planner, it "
+                         "with the harm's upper bound at 3 standard errors (upper3), or with the "
+                         "tolerance also checked on 100 more images per class (check)")
     ap.add_argument("--results", type=Path, default=RESULTS,
                     help="folder of the ablation and trade-off CSVs, and of the output (default "
                          "benchmarks/results)")
@@ -166,13 +192,12 @@ def main(argv=None) -> int:
         print(f"error: {tradeoff_csv} not found; run `python benchmarks/pruning_tradeoff.py --data "
               f"{args.data}` first, or pass --results FOLDER", file=sys.stderr)
         return 2
-    row = PLANNERS[args.planner]
-    cswap, ablation_base, stops = ablation_points(ablation_files(args.results, models), row)
+    planner = PLANNERS[args.planner]
+    cswap, ablation_base, stops = ablation_points(ablation_files(args.results, models), planner)
     if not cswap:
-        only = "upper bound (score" if args.planner == "default" else "checked on 100"
         print(f"error: no cswap_ablation_*.csv of the {args.data} zoo in {args.results} holds the "
-              f"row '{row}...'; run `python benchmarks/cswap_ablation.py --model "
-              f"{models[0]} --only '{only}'` first", file=sys.stderr)
+              f"row '{planner.row}...'; run `python benchmarks/cswap_ablation.py --model "
+              f"{models[0]} --only {planner.only}` first", file=sys.stderr)
         return 2
     rows = compare(cswap, tradeoff_points(tradeoff_csv, models), ablation_base,
                    unpruned_accuracy(tradeoff_csv))
@@ -183,13 +208,9 @@ def main(argv=None) -> int:
     counts = defaultdict(int)
     for r in rows:
         counts[r["verdict"]] += 1
-    what = ("the package's default planner (lazy re-scoring, `harm='upper'`), the `cswap_ablation` row "
-            "\"defaults + harm ranked by its upper bound\"" if args.planner == "default" else
-            "the default planner with the tolerance also checked on 100 more training images per class "
-            "(`check_per_class=100`, 1,200 images in all), the `cswap_ablation` row \"" + row + "...\"")
     md = [f"# C-SWAP ({args.planner}) minus the best baseline ({args.data}, lsq repair, full test set)",
           "",
-          f"C-SWAP: {what}; where it stopped short of "
+          f"C-SWAP: {planner.what}; where it stopped short of "
           "a level on a seed, that file's tolerance-free row stands in (`tolerance off in`). Best "
           "baseline: highest mean over the same seeds among the trade-off's baselines (and the "
           "ablation's L1 / LAMP rows where the trade-off lacks a seed). `se`: standard error of the "
@@ -202,7 +223,7 @@ def main(argv=None) -> int:
           "",
           markdown_table(rows), ""]
     if stops:
-        md += ["## Where the default stopped short (the tolerance)", "", markdown_table(stops), ""]
+        md += ["## Where it stopped short (the tolerance)", "", markdown_table(stops), ""]
     md += [f"Command: `python benchmarks/cswap_vs_best.py --data {args.data} --planner {args.planner}` (reads "
            f"`{tradeoff_csv.name}` and `cswap_ablation_*.csv`; runs no model).", ""]
     atomic_write_text(args.results / f"{stem}.md", "\n".join(md))
