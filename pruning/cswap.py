@@ -50,7 +50,7 @@ from causalnet.units import UnitMap, discover_units
 from .costs import marginal_cost, next_block, removal_cost, unit_costs
 from .reconstruct import reconstruct_masked
 from .removal import removable_layers
-from .repair import reestimate_batchnorm
+from .repair import copy_batchnorm_statistics, reestimate_batchnorm
 
 
 @dataclass
@@ -584,12 +584,7 @@ class CswapPlanner:
         if self.settings.ingredients.judge == "masked" or self.settings.ingredients.repair_in_loop == "lsq":
             return 100 * accuracy(work, check)
         state = {k: v.clone() for k, v in work.state_dict().items()}
-        original = dict(self.model.named_modules())
-        with torch.no_grad():
-            for name, module in work.named_modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
-                    module.running_mean.copy_(original[name].running_mean)
-                    module.running_var.copy_(original[name].running_var)
+        copy_batchnorm_statistics(work, self.model)
         mask.refresh(x_cal)
         reconstruct_masked(work, self.model, mask.masked_inputs, x_cal)
         mask.refresh(x_cal)

@@ -165,6 +165,24 @@ def reestimate_batchnorm(model: nn.Module, x_calib: torch.Tensor, batch_size: in
     return model
 
 
+@torch.no_grad()
+def copy_batchnorm_statistics(model: nn.Module, source: nn.Module) -> nn.Module:
+    """Set every BatchNorm's running mean and variance of ``model`` to those of the same-named
+    BatchNorm of ``source`` (a copy of ``model`` before its statistics were re-estimated; the
+    channels must match), in place: what a masked copy's BatchNorms hold again once its
+    removed units' means are folded back, as physical removal does."""
+    originals = dict(source.named_modules())
+    for name, module in model.named_modules():
+        if isinstance(module, _BN) and module.running_mean is not None:
+            other = originals.get(name)
+            if not isinstance(other, _BN) or other.running_mean is None:
+                raise CausalnetInputError(f"BatchNorm {name!r} has no counterpart with statistics in the "
+                                          "source model: copy statistics only between copies of one model")
+            module.running_mean.copy_(other.running_mean)
+            module.running_var.copy_(other.running_var)
+    return model
+
+
 REPAIRS = ("bias", "bn", "lsq")
 # The default: least-squares reconstruction of every consumer of removed units (mean folding
 # where a dense solve does not apply). On the zoo ResNet-20 at 50% of parameters removed it kept

@@ -101,6 +101,22 @@ def test_batchnorm_reestimation_sets_the_calibration_statistics():
     torch.testing.assert_close(bn.running_var, var, atol=1e-5, rtol=1e-4)
 
 
+def test_batchnorm_statistics_copied_back_from_the_original():
+    from causalnet.errors import CausalnetInputError
+    from pruning.repair import copy_batchnorm_statistics
+
+    model = zoo_entry("resnet20").build().eval()
+    work = copy.deepcopy(model)
+    reestimate_batchnorm(work, _data((1, 28, 28), n=32))
+    assert not torch.equal(work.bn1.running_mean, model.bn1.running_mean)
+    copy_batchnorm_statistics(work, model)
+    for (name, a), b in zip(work.named_buffers(), model.buffers(), strict=True):
+        if "running" in name:
+            assert torch.equal(a, b), name
+    with pytest.raises(CausalnetInputError, match="counterpart"):
+        copy_batchnorm_statistics(work, tiny_mlp())
+
+
 def test_batchnorm_reestimation_keeps_dropout_off_and_is_a_noop_without_batchnorm():
     model = zoo_entry("vgg11_bn").build().eval()
     x = _data((1, 28, 28), n=33)
