@@ -442,10 +442,9 @@ class CswapPlanner:
         per = min(s.score_per_class, s.calibration_per_class)
         score_idx = torch.cat([torch.nonzero(y_cal == c)[:per, 0] for c in torch.unique(y_cal)])
         x_score, y_score = x_cal[score_idx], y_cal[score_idx]
-        x_check, y_check = self._check_set(data, x_cal, y_cal)
-        if s.ingredients.judge == "repaired" and len(y_check) > len(y_cal):
-            # the repaired readers were solved on the calibration images: judge the others only
-            x_check, y_check = x_check[len(y_cal):], y_check[len(y_cal):]
+        # the repaired judge's readers are solved on the calibration images: it judges the others only
+        x_check, y_check = self._check_set(data, x_cal, y_cal,
+                                           with_calibration=s.ingredients.judge != "repaired")
         self._x_fit = x_cal
         held = torch.ones(len(y_cal), dtype=torch.bool, device=y_cal.device)
         held[score_idx] = False
@@ -593,12 +592,13 @@ class CswapPlanner:
         mask.refresh(x_cal)
         return acc
 
-    def _check_set(self, data: DataBundle | None, x_cal: torch.Tensor, y_cal: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _check_set(self, data: DataBundle | None, x_cal: torch.Tensor, y_cal: torch.Tensor, *,
+                   with_calibration: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The images the tolerance is checked on: the calibration images, and with
         ``check_per_class`` up to that many more per class from the fit split (drawn with the
         settings' seed, the calibration images left out; a class with fewer spare images gives
-        what it has)."""
+        what it has). ``with_calibration=False``: only those more images (the calibration images
+        where there are none)."""
         s = self.settings
         if s.check_per_class is None:
             return x_cal, y_cal
@@ -622,8 +622,10 @@ class CswapPlanner:
                 keep.append(k)
         if not keep:
             return x_cal, y_cal
-        x, y = x[keep], y[keep]
-        return torch.cat([x_cal, x.to(x_cal.device)]), torch.cat([y_cal, y.to(y_cal.device)])
+        x, y = x[keep].to(x_cal.device), y[keep].to(y_cal.device)
+        if not with_calibration:
+            return x, y
+        return torch.cat([x_cal, x]), torch.cat([y_cal, y])
 
     def _next_chunk(self, scores, members, alive, counts, costs, budget: float) -> dict[str, list[int]]:
         """Units in order of harm per cost until ``budget`` (params or MACs) is covered; a chunk
