@@ -15,7 +15,9 @@ ingredients are switched on one at a time:
 
 Then one change at a time on top of the defaults ("the defaults": lazy re-scoring with each
 unit ranked by its mean harm, the package's defaults when these rows were introduced; the
-package's default is now the harm's upper bound, the "upper bound" row):
+package's default is now the harm's upper bound at three standard errors, the "upper bound at 3
+standard errors" row; the naive start pins ``harm_z=1``, so the older "upper bound" rows keep
+one standard error):
 
 - the objective: KL divergence from the original model's predictions instead of the true-class
   log-likelihood (on training images the model is ~100% right on, the log-likelihood barely
@@ -33,7 +35,8 @@ package's default is now the harm's upper bound, the "upper bound" row):
   re-scoring);
 - harm ranked by its upper bound: a unit's measured harm plus one standard error of it over the
   scoring images (``harm="upper"``), so a unit whose harm the images cannot tell from zero is
-  not ranked as free whatever its cost;
+  not ranked as free whatever its cost; and at three standard errors (``harm_z=3``, the
+  package's default since);
 - the tolerance checked on 100 more images per class of the training split besides the 200
   calibration images (``check_per_class=100``: 1,200 images, where one image is 0.08 point,
   against 0.5 point among the 200 alone), with the harm's upper bound;
@@ -238,8 +241,8 @@ def main(argv=None) -> int:
           f"Each row up to the defaults adds one ingredient to the row above; the rows after "
           f"change one thing in the defaults. \"The defaults\" in the labels: lazy re-scoring "
           f"with each unit ranked by its mean harm, the package's defaults when the rows were "
-          f"introduced; the package's default is now the \"harm ranked by its upper bound\" row "
-          f"(`harm='upper'`). Every pruned model is removed physically "
+          f"introduced; the package's default is now the \"harm's upper bound at 3 standard "
+          f"errors\" row (`harm='upper', harm_z=3`). Every pruned model is removed physically "
           f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
           f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "

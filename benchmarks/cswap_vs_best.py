@@ -2,8 +2,8 @@
 
 The trade-off table (:mod:`benchmarks.pruning_tradeoff`) pins the planner its C-SWAP rows came
 from (``benchmarks._tradeoff_plan.PLANNER``), so its C-SWAP-minus-best table measures that old
-planner. The package's default planner is measured by the ablation's "harm ranked by its upper
-bound" row (:mod:`benchmarks.cswap_ablation`, one file per model, budget and calibration seed),
+planner. The package's default planner is measured by the ablation's "harm's upper bound at 3
+standard errors" row (:mod:`benchmarks.cswap_ablation`, one file per model, budget and calibration seed),
 on the same calibration draws, with the same lsq repair, on the full test set. This script joins
 the two:
 
@@ -18,11 +18,11 @@ the two:
   the per-seed differences / sqrt(n); none for one seed), and a verdict: win or loss where the
   difference is more than one standard error from zero, tie otherwise, "n=1" for one seed.
 
-``--planner check``: C-SWAP is the ablation's row with the tolerance also checked on 100 more
-training images per class (``check_per_class=100``) instead; ``--planner upper3``: the row with
-the harm's upper bound at 3 standard errors (``harm_z=3``) and its own tolerance-free row.
+``--planner upper1``: C-SWAP is the default until 2026-12-07 instead (the harm's upper bound at
+one standard error), ``--planner check``: that planner with the tolerance also checked on 100
+more training images per class (``check_per_class=100``).
 
-Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|upper3|check]``; writes
+Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|upper1|check]``; writes
 ``benchmarks/results/cswap_vs_best_DATA[_check].{csv,md}``.
 """
 
@@ -54,21 +54,22 @@ class Planner:
 
 UPPER1 = ("defaults + harm ranked by its upper bound (score", "defaults + harm's upper bound, tolerance off")
 PLANNERS = {
-    "default": Planner(*UPPER1, "the package's default planner (lazy re-scoring, `harm='upper'` at one "
-                                "standard error), the `cswap_ablation` row \"defaults + harm ranked by "
-                                "its upper bound\"",
-                       "'harm ranked by its upper bound' 'upper bound, tolerance off'"),
-    "upper3": Planner("defaults + harm's upper bound at 3 standard errors (harm_z",
-                      "defaults + harm's upper bound at 3 standard errors, tolerance off",
-                      "the default planner with the harm's upper bound at 3 standard errors "
-                      "(`harm_z=3`), the `cswap_ablation` row \"defaults + harm's upper bound at 3 "
-                      "standard errors\"", "'at 3 standard errors'"),
+    "default": Planner("defaults + harm's upper bound at 3 standard errors (harm_z",
+                       "defaults + harm's upper bound at 3 standard errors, tolerance off",
+                       "the package's default planner (lazy re-scoring, `harm='upper'` at 3 standard "
+                       "errors, `harm_z=3`), the `cswap_ablation` row \"defaults + harm's upper bound "
+                       "at 3 standard errors\"", "'at 3 standard errors'"),
+    "upper1": Planner(*UPPER1, "the default planner until 2026-12-07 (lazy re-scoring, `harm='upper'` at "
+                               "one standard error), the `cswap_ablation` row \"defaults + harm ranked "
+                               "by its upper bound\"",
+                      "'harm ranked by its upper bound' 'upper bound, tolerance off'"),
     "check": Planner("defaults + harm's upper bound, tolerance also checked on 100 more images", UPPER1[1],
-                     "the default planner with the tolerance also checked on 100 more training images "
-                     "per class (`check_per_class=100`, 1,200 images in all), the `cswap_ablation` row "
-                     "\"defaults + harm's upper bound, tolerance also checked on 100 more images...\"",
-                     "'checked on 100' 'upper bound, tolerance off'"),
+                     "the one-standard-error planner with the tolerance also checked on 100 more "
+                     "training images per class (`check_per_class=100`, 1,200 images in all), the "
+                     "`cswap_ablation` row \"defaults + harm's upper bound, tolerance also checked on "
+                     "100 more images...\"", "'checked on 100' 'upper bound, tolerance off'"),
 }
+
 ABLATION_BASELINES = {"baseline: global L1 magnitude (same repair)": "l1",
                       "baseline: LAMP (same repair)": "lamp"}
 
@@ -178,9 +179,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion", choices=sorted(ZOOS))
     ap.add_argument("--planner", choices=sorted(PLANNERS), default="default",
-                    help="the ablation row that stands for C-SWAP: the package's default planner, it "
-                         "with the harm's upper bound at 3 standard errors (upper3), or with the "
-                         "tolerance also checked on 100 more images per class (check)")
+                    help="the ablation row that stands for C-SWAP: the package's default planner, "
+                         "the default until 2026-12-07 (upper1: the harm's upper bound at one "
+                         "standard error), or upper1 with the tolerance also checked on 100 more "
+                         "images per class (check)")
     ap.add_argument("--results", type=Path, default=RESULTS,
                     help="folder of the ablation and trade-off CSVs, and of the output (default "
                          "benchmarks/results)")

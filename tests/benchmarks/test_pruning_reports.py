@@ -112,8 +112,8 @@ def test_cswap_vs_best_pairs_seeds_and_falls_back_to_the_ablation_baselines(tmp_
         write_csv(name, [{"planner": p, "rescore": "lazy", "lsq_30": a, "lsq_50": b, "plan_s": 1, "stopped": st}
                          for p, a, b, st in rows], tmp_path)
     lamp = ("baseline: LAMP (same repair)", 90.0, 80.0, "target reached")
-    default = "defaults + harm ranked by its upper bound (score + 1 standard error)"
-    forced = "defaults + harm's upper bound, tolerance off (max_drop 100)"
+    default = vs.PLANNERS["default"].row + " 3)"
+    forced = vs.PLANNERS["default"].forced + " (max_drop 100)"
     ablation("cswap_ablation_fashion_lenet5.csv", lamp, (default, 91.0, 82.0, "target reached"))
     # seed 1: the default stopped before 50%, its tolerance-free row stands in there
     ablation("cswap_ablation_fashion_lenet5_seed1.csv", lamp,
@@ -133,24 +133,24 @@ def test_cswap_vs_best_pairs_seeds_and_falls_back_to_the_ablation_baselines(tmp_
     assert "stopped at 40.0%" in (tmp_path / "cswap_vs_best_fashion.md").read_text()
 
 
-def test_cswap_vs_best_upper3_stands_in_its_own_tolerance_free_row(tmp_path):
+def test_cswap_vs_best_upper1_stands_in_its_own_tolerance_free_row(tmp_path):
     from benchmarks import cswap_vs_best as vs
     from benchmarks._common import write_csv
 
-    upper3 = vs.PLANNERS["upper3"]
+    default, upper1 = vs.PLANNERS["default"], vs.PLANNERS["upper1"]
     rows = [("baseline: LAMP (same repair)", 90.0, 80.0, "target reached"),
-            ("defaults + harm ranked by its upper bound (score + 1 standard error)", 95.0, 95.0, "target reached"),
-            ("defaults + harm's upper bound, tolerance off (max_drop 100)", 95.0, 95.0, "target reached"),
-            (upper3.row + " 3)", 91.0, "not reached", "tolerance: stopped at 40.0%"),
-            (upper3.forced + " (max_drop 100)", 91.0, 81.0, "target reached")]
+            (default.row + " 3)", 95.0, 95.0, "target reached"),
+            (default.forced + " (max_drop 100)", 95.0, 95.0, "target reached"),
+            (upper1.row + " + 1 standard error)", 91.0, "not reached", "tolerance: stopped at 40.0%"),
+            (upper1.forced + " (max_drop 100)", 91.0, 81.0, "target reached")]
     write_csv("cswap_ablation_fashion_lenet5.csv",
               [{"planner": p, "rescore": "lazy", "lsq_30": a, "lsq_50": b, "plan_s": 1, "stopped": st}
                for p, a, b, st in rows], tmp_path)
     write_csv("pruning_tradeoff_fashion.csv", [{"model": "fashion_lenet5", "sweep": "params", "target": "0.3",
                                                 "method": "l1", "repair": "lsq", "seed": "0", "status": "ok",
                                                 "accuracy": 0.5}], tmp_path)
-    assert vs.main(["--results", str(tmp_path), "--planner", "upper3"]) == 0
-    got = {r["level"]: r for r in vs.read_csv(tmp_path / "cswap_vs_best_fashion_upper3.csv")}
+    assert vs.main(["--results", str(tmp_path), "--planner", "upper1"]) == 0
+    got = {r["level"]: r for r in vs.read_csv(tmp_path / "cswap_vs_best_fashion_upper1.csv")}
     assert (got["30%"]["cswap"], got["50%"]["cswap"], got["50%"]["tolerance off in"]) == (91.0, 81.0, 1)
 
 
