@@ -38,7 +38,15 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, markdown_table, read_csv, write_csv
 from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS, _fmt_level
-from benchmarks.cswap_ablation import STEM
+from benchmarks.cswap_ablation import (
+    BASELINE_ROWS,
+    CHECK_ROW,
+    DEFAULT_NOTOL_ROW,
+    DEFAULT_ROW,
+    STEM,
+    UPPER1_NOTOL_ROW,
+    UPPER1_ROW,
+)
 from causalnet.fileio import atomic_write_text
 
 
@@ -46,32 +54,31 @@ from causalnet.fileio import atomic_write_text
 class Planner:
     """The ablation rows that stand for C-SWAP (``--planner``)."""
 
-    row: str      # the label its row starts with
-    forced: str   # ... its tolerance-free row, standing in where it stopped short
+    row: str      # the label of its row (a :mod:`benchmarks.cswap_ablation` constant)
+    forced: str   # ... of its tolerance-free row, standing in where it stopped short
     what: str     # what the report calls it
-    only: str     # the ``cswap_ablation.py --only`` texts that run both rows (shell-quoted)
+    only: str     # the ``cswap_ablation.py --only`` texts that run both rows (shell-quoted;
+                  # the tests check that they pick exactly these two rows)
 
 
-UPPER1 = ("defaults + harm ranked by its upper bound (score", "defaults + harm's upper bound, tolerance off")
 PLANNERS = {
-    "default": Planner("defaults + harm's upper bound at 3 standard errors (harm_z",
-                       "defaults + harm's upper bound at 3 standard errors, tolerance off",
+    "default": Planner(DEFAULT_ROW, DEFAULT_NOTOL_ROW,
                        "the package's default planner (lazy re-scoring, `harm='upper'` at 3 standard "
                        "errors, `harm_z=3`), the `cswap_ablation` row \"defaults + harm's upper bound "
                        "at 3 standard errors\"", "'at 3 standard errors'"),
-    "upper1": Planner(*UPPER1, "the default planner until 2026-12-07 (lazy re-scoring, `harm='upper'` at "
-                               "one standard error), the `cswap_ablation` row \"defaults + harm ranked "
-                               "by its upper bound\"",
+    "upper1": Planner(UPPER1_ROW, UPPER1_NOTOL_ROW,
+                      "the default planner until 2026-12-07 (lazy re-scoring, `harm='upper'` at "
+                      "one standard error), the `cswap_ablation` row \"defaults + harm ranked "
+                      "by its upper bound\"",
                       "'harm ranked by its upper bound' 'upper bound, tolerance off'"),
-    "check": Planner("defaults + harm's upper bound, tolerance also checked on 100 more images", UPPER1[1],
+    "check": Planner(CHECK_ROW, UPPER1_NOTOL_ROW,
                      "the one-standard-error planner with the tolerance also checked on 100 more "
                      "training images per class (`check_per_class=100`, 1,200 images in all), the "
                      "`cswap_ablation` row \"defaults + harm's upper bound, tolerance also checked on "
                      "100 more images...\"", "'checked on 100' 'upper bound, tolerance off'"),
 }
 
-ABLATION_BASELINES = {"baseline: global L1 magnitude (same repair)": "l1",
-                      "baseline: LAMP (same repair)": "lamp"}
+ABLATION_BASELINES = {label: method for method, label in BASELINE_ROWS}
 
 
 def _level(col: str) -> str | None:
@@ -97,14 +104,13 @@ def ablation_points(files, planner: Planner = PLANNERS["default"]) -> tuple[dict
     """From :func:`ablation_files`: ``cswap[(model, budget, level)][seed] = (accuracy %,
     tolerance off?, stopped text)``, ``base[(model, budget, level, method)][seed] = accuracy %``
     (each file's L1 and LAMP rows), and where C-SWAP stopped short of the file's last level;
-    C-SWAP is the row whose label starts with ``planner.row`` (``planner.forced``: its
-    tolerance-free row)."""
+    C-SWAP is the row labelled ``planner.row`` (``planner.forced``: its tolerance-free row)."""
     cswap: dict = defaultdict(dict)
     base: dict = defaultdict(dict)
     stops = []
     for model, budget, seed, rows in files:
-        default = next((r for r in rows if r["planner"].startswith(planner.row)), None)
-        forced = next((r for r in rows if r["planner"].startswith(planner.forced)), None)
+        default = next((r for r in rows if r["planner"] == planner.row), None)
+        forced = next((r for r in rows if r["planner"] == planner.forced), None)
         if default is not None and default["stopped"] != "target reached":
             stops.append({"model": model, "budget": budget, "seed": seed, "stopped": default["stopped"]})
         for col in (rows[0] if rows else {}):
@@ -198,7 +204,7 @@ def main(argv=None) -> int:
     cswap, ablation_base, stops = ablation_points(ablation_files(args.results, models), planner)
     if not cswap:
         print(f"error: no cswap_ablation_*.csv of the {args.data} zoo in {args.results} holds the "
-              f"row '{planner.row}...'; run `python benchmarks/cswap_ablation.py --model "
+              f"row '{planner.row}'; run `python benchmarks/cswap_ablation.py --model "
               f"{models[0]} --only {planner.only}` first", file=sys.stderr)
         return 2
     rows = compare(cswap, tradeoff_points(tradeoff_csv, models), ablation_base,
