@@ -224,6 +224,7 @@ def cli_cases(fx: dict) -> list[tuple[str, list[str]]]:
         ("repair: max-drop nan", ["repair", "--model", "zoo:lenet5", "--graph", g, "--data", "mnist:test", "--max-drop", "nan", "--out", str(t / "rp")]),
         ("prune: target-macs 0", ["prune", "--model", "zoo:lenet5", "--graph", g, "--data", "mnist:test", "--target-macs", "0", "--out", str(t / "pr")]),
         ("prune: check-images 0", ["prune", "--model", "zoo:lenet5", "--graph", g, "--data", "mnist:test", "--target-params", "0.3", "--check-images", "0", "--out", str(t / "pr")]),
+        ("prune: unknown ingredient", ["prune", "--model", "zoo:lenet5", "--graph", g, "--data", "mnist:test", "--target-params", "0.3", "--ingredient", "harmz=1", "--out", str(t / "pr")]),
         ("prune: rescore -1", ["prune", "--model", "zoo:lenet5", "--graph", g, "--data", "mnist:test", "--target-params", "0.3", "--rescore-every", "-1", "--out", str(t / "pr")]),
         ("repair: classes text", ["repair", "--model", "zoo:lenet5", "--graph", g, "--data", "mnist:test", "--classes", "x", "--out", str(t / "rp")]),
     ]

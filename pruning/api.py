@@ -22,7 +22,7 @@ from causalnet.units import UnitMap, discover_units
 
 from .baselines import BASELINES, baseline_scores, plan_by_scores
 from .costs import unit_costs
-from .cswap import CswapPlanner, CswapSettings
+from .cswap import CswapIngredients, CswapPlanner, CswapSettings
 from .io import make_plan
 from .removal import removable_layers
 from .repair import DEFAULT_REPAIR, REPAIRS, check_repair, finalize  # noqa: F401 (REPAIRS: re-exported)
@@ -61,8 +61,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
           rescore_every: int = 1, round_to: int | None = None, calibration_per_class: int = 20,
           chunk: float = 0.05, rank_by: str = "harm_per_cost", objective: str = "loglik",
           score_per_class: int = 10, check_per_class: int | None = None, seed: int = 0,
-          screen: bool = False, show_progress: bool = False, device: str | torch.device | None = None
-          ) -> tuple[nn.Module, dict, dict]:
+          screen: bool = False, ingredients: CswapIngredients | None = None, show_progress: bool = False,
+          device: str | torch.device | None = None) -> tuple[nn.Module, dict, dict]:
     """Prune ``model`` (left unchanged) with ``method`` to the target fraction of parameters or
     MACs removed, with the same training-free repair for every method.
 
@@ -80,6 +80,8 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
             :class:`pruning.CswapSettings`.
         screen: C-SWAP's fast mode: each re-score ablates only the units a first-order
             estimate ranks first (``CswapSettings.screen``).
+        ingredients: C-SWAP's advanced switches (:class:`pruning.CswapIngredients`, the ones
+            the ablation study in ``benchmarks/cswap_ablation.py`` measures); None: the defaults.
         calibration_per_class: calibration images per class (drawn once, seeded).
         check_per_class: C-SWAP's tolerance is also checked on this many more images per class
             of ``data.fit`` (None: on the calibration images alone, where at 20 per class one
@@ -97,11 +99,14 @@ def prune(model: nn.Module, data: DataBundle, *, graph: CausalGraph | None = Non
     if method not in METHODS:
         raise CausalnetInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     repair = check_repair(repair)
+    if ingredients is not None and method != "cswap":
+        raise CausalnetInputError(f"ingredients are C-SWAP's switches; method {method!r} has none: "
+                                  "leave them out, or use method='cswap'")
     settings = CswapSettings(target_params=target_params, target_macs=target_macs, max_drop=max_drop,
                              rescore_every=rescore_every, round_to=round_to, chunk=chunk, rank_by=rank_by,
                              objective=objective, score_per_class=score_per_class,
                              calibration_per_class=calibration_per_class, check_per_class=check_per_class,
-                             seed=seed, screen=screen)
+                             seed=seed, screen=screen, ingredients=ingredients or CswapIngredients())
     settings.validate()
     fingerprint = model_fingerprint(model)          # hashed once: the graph check and the plan
     if graph is not None:

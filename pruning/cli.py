@@ -51,6 +51,9 @@ def _check_numbers(args) -> None:
         raise CausalnetInputError(f"--rescore-every must be >= 0, got {args.rescore_every}")
     if args.calibration < 1:
         raise CausalnetInputError(f"--calibration must be at least 1, got {args.calibration}")
+    if args.ingredient and args.method != "cswap":
+        raise CausalnetInputError(f"--ingredient sets C-SWAP's switches; --method {args.method} has none: "
+                                  "leave --ingredient out, or use --method cswap")
     if args.check_images is not None and args.check_images < 1:
         raise CausalnetInputError(f"--check-images must be at least 1 (or left out: the tolerance is "
                                   f"checked on the calibration images), got {args.check_images}")
@@ -62,10 +65,12 @@ def run_prune(args) -> int:
     from causalnet.models import load_model
 
     from .api import prune, rescored_graph
+    from .cswap import parse_ingredients
     from .io import save_pruned
     from .report import compare, measure
 
     _check_numbers(args)
+    ingredients = parse_ingredients(args.ingredient) if args.ingredient else None
     from causalnet.devices import resolve_device
 
     resolve_device(args.device)   # a missing GPU is said before anything is loaded
@@ -82,7 +87,8 @@ def run_prune(args) -> int:
                                rescore_every=args.rescore_every, round_to=args.round_to,
                                calibration_per_class=args.calibration, check_per_class=args.check_images,
                                seed=args.seed,
-                               screen=args.fast, show_progress=not args.quiet, device=args.device)
+                               screen=args.fast, ingredients=ingredients, show_progress=not args.quiet,
+                               device=args.device)
     shape = tuple(plan["input_shape"])
     before = measure(model, data.eval, shape)
     after = measure(pruned, data.eval, shape)
@@ -143,6 +149,10 @@ def register(subparsers) -> None:
     p.add_argument("--check-images", type=int, default=None, metavar="N",
                    help="C-SWAP: check the tolerance on N more training images per class besides the "
                         "calibration ones (finer than 20 per class, where one image is half a point)")
+    p.add_argument("--ingredient", action="append", default=[], metavar="KEY=VALUE",
+                   help="advanced: change one of C-SWAP's switches (pruning.CswapIngredients, the ones "
+                        "benchmarks/cswap_ablation.py measures), e.g. harm_z=1 or judge=repaired; repeat "
+                        "for several")
     p.add_argument("--device", default="cpu", help=f"where planning and repair run: {DEVICE_HELP}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")

@@ -31,6 +31,7 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -108,6 +109,37 @@ class CswapIngredients:
 
 
 _INGREDIENTS = {f.name for f in fields(CswapIngredients)}
+
+
+def parse_ingredients(items: Sequence[str]) -> CswapIngredients:
+    """``["harm_z=1", "judge=repaired"]`` (the CLI's ``--ingredient KEY=VALUE``) to the
+    :class:`CswapIngredients` with those fields changed and the others at their defaults;
+    each value is read as its field's type. Raises :class:`CausalnetInputError` on an unknown
+    name, a malformed item or a value that does not fit."""
+    defaults = CswapIngredients()
+    changes: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key or not text:
+            raise CausalnetInputError(f"bad ingredient {item!r}: use KEY=VALUE, such as harm_z=1")
+        if key not in _INGREDIENTS:
+            raise CausalnetInputError(f"unknown ingredient {key!r}; choose from {', '.join(sorted(_INGREDIENTS))}")
+        kind = type(getattr(defaults, key))
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise CausalnetInputError(f"ingredient {key} is true or false, got {text!r}")
+            changes[key] = text.lower() in ("true", "1")
+        elif kind is float:
+            try:
+                changes[key] = float(text)
+            except ValueError:
+                raise CausalnetInputError(f"ingredient {key} is a number, got {text!r}") from None
+        else:
+            changes[key] = text
+    ingredients = dataclasses.replace(defaults, **changes)
+    ingredients.validate()
+    return ingredients
 
 
 @dataclass

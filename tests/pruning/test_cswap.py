@@ -437,3 +437,38 @@ def test_check_images_of_zero_is_refused_before_any_work(capsys, tmp_path):
                  "--out", str(tmp_path / "out"), "--method", "l1"])
     assert code == 2 and "--check-images must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_ingredients_parse_by_their_field_types_and_bad_items_say_what_to_write():
+    from pruning.cswap import CswapIngredients, parse_ingredients
+
+    got = parse_ingredients(["harm_z=1", "judge=repaired", "joint_check=false"])
+    assert got == CswapIngredients(harm_z=1.0, judge="repaired", joint_check=False)
+    assert parse_ingredients([]) == CswapIngredients()
+    for items, needle in ((["harm_z"], "use KEY=VALUE"), (["harmz=1"], "choose from"),
+                          (["harm_z=lots"], "is a number"), (["joint_check=maybe"], "true or false"),
+                          (["judge=nobody"], "judge must be")):
+        with pytest.raises(CausalnetInputError, match=needle):
+            parse_ingredients(items)
+
+
+def test_prune_cli_ingredients_reach_the_plan_and_a_baseline_refuses_them(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    graph = Path(__file__).resolve().parents[2] / "benchmarks/results/graphs/lenet5.json"
+    out = tmp_path / "p"
+    code = main(["prune", "--model", "zoo:lenet5", "--graph", str(graph), "--data", "mnist",
+                 "--target-params", "0.2", "--calibration", "4", "--ingredient", "harm_z=1",
+                 "--ingredient", "rescore=full", "--out", str(out), "-q"])
+    assert code == 0
+    recorded = json.loads((out / "plan.json").read_text())["settings"]["ingredients"]
+    assert (recorded["harm_z"], recorded["rescore"], recorded["harm"]) == (1.0, "full", "upper")
+    code = main(["prune", "--model", "zoo:lenet5", "--target-params", "0.3", "--method", "l1",
+                 "--ingredient", "harm_z=1", "--out", str(tmp_path / "b")])
+    assert code == 2 and "--method l1 has none" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    code = main(["prune", "--model", "zoo:lenet5", "--graph", str(graph), "--target-params", "0.3",
+                 "--ingredient", "harm_z=-2", "--out", str(tmp_path / "c")])
+    assert code == 2 and "harm_z is a number of standard errors" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
