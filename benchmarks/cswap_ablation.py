@@ -166,7 +166,15 @@ def _merged(path, new_rows: list[dict], order: list[str]) -> list[dict]:
     # rows from before the column: every C-SWAP run then re-scored every unit
     old = {k: {"planner": k, "rescore": "-" if k.startswith("baseline") else "full", **r}
            for k, r in old.items()}
-    return [old[label] for label in order if label in old]
+    rows = [old[label] for label in order if label in old]
+    # rows of runs at other levels: every level column of any row, "not run" where a row lacks it
+    levels = sorted({c for r in rows for c in r if _LEVEL_COLUMN.fullmatch(c)},
+                    key=lambda c: (c.rsplit("_", 1)[0] != "+".join(REPAIRS[0]), float(c.rsplit("_", 1)[1])))
+    columns = ["planner", "rescore", *levels, "plan_s", "stopped"]
+    return [{c: r.get(c, "not run") for c in columns} for r in rows]
+
+
+_LEVEL_COLUMN = re.compile(r"[a-z+]+_\d+")
 
 
 def main(argv=None) -> int:

@@ -57,6 +57,19 @@ def test_merged_ablation_rows_keep_the_order_and_replace_reruns(tmp_path):
     assert [(r["planner"], str(r["lsq_50"])) for r in rows] == [("A", "1"), ("C", "4"), ("B", "3")]
 
 
+def test_ablation_rows_of_a_run_at_more_levels_join_the_old_ones(tmp_path):
+    from benchmarks import cswap_ablation
+
+    path = tmp_path / "a.csv"
+    path.write_text("planner,rescore,bias+bn_30,lsq_30,plan_s,stopped\nA,lazy,80,90,1,target reached\n")
+    new = {"planner": "B", "rescore": "lazy", "bias+bn_30": 81, "bias+bn_80": 20, "lsq_30": 91,
+           "lsq_80": 70, "plan_s": 2, "stopped": "target reached"}
+    rows = cswap_ablation._merged(path, [new], ["A", "B"])
+    assert list(rows[0]) == ["planner", "rescore", "bias+bn_30", "bias+bn_80", "lsq_30", "lsq_80",
+                             "plan_s", "stopped"]
+    assert (rows[0]["lsq_30"], rows[0]["lsq_80"], rows[1]["lsq_80"]) == ("90", "not run", 70)
+
+
 def test_latency_report_counts_the_rows_within_the_bar(tmp_path):
     base = {"model": "resnet20", "accuracy": 99.0, "params_removed": 0.5, "macs_removed": 0.4,
             "latency_b1_ms": 1.0, "latency_b64_ms": 10.0, "plan_s": 1.0, "stopped": "target reached"}
