@@ -33,6 +33,10 @@ one standard error):
   this CPU (``benchmarks/latency_alignment.py``);
 - full re-scoring: every remaining unit re-ablated at every re-score (the defaults before lazy
   re-scoring);
+- refit scores where the solve is well-determined (``refit_min_rows=10``: a reader with fewer
+  than 10 rows of calibration data per input column, a Linear reader of 400 inputs on 100
+  images, keeps the mean ablation; a convolution has a row per image and position), at 3
+  standard errors, with the repaired judge (the tolerance sees what the scores assume);
 - harm ranked by its upper bound: a unit's measured harm plus one standard error of it over the
   scoring images (``harm="upper"``), so a unit whose harm the images cannot tell from zero is
   not ranked as free whatever its cost; and at three standard errors (``harm_z=3``, the
@@ -111,6 +115,12 @@ DEFAULT_ROW = "defaults + harm's upper bound at 3 standard errors (harm_z 3)"
 DEFAULT_NOTOL_ROW = "defaults + harm's upper bound at 3 standard errors, tolerance off (max_drop 100)"
 CHECK_ROW = ("defaults + harm's upper bound, tolerance also checked on 100 more images per class "
              "(check_per_class)")
+# refit scores only where the solve is well-determined, judged on the net the lsq repair gives
+REFIT10 = {"scoring_ablation": "refit", "refit_min_rows": 10.0, "judge": "repaired"}
+REFIT10_ROW = ("defaults + harm's upper bound (harm_z 3) + refit scores where a reader has 10 rows per column + the "
+               "repaired judge")
+REFIT10_NOTOL_ROW = ("defaults + harm's upper bound (harm_z 3) + refit scores where a reader has 10 rows per column + the "
+                     "repaired judge, tolerance off (max_drop 100)")
 
 VARIANTS = [
     ("defaults, objective: KL to the original predictions", {"objective": "kl"}),
@@ -142,6 +152,8 @@ VARIANTS = [
      {"scoring_ablation": "refit"}),
     ("defaults + least squares in the loop + refit scores",
      {"repair_in_loop": "lsq", "scoring_ablation": "refit"}),
+    (REFIT10_ROW, {"harm": "upper", "harm_z": 3.0, **REFIT10}),
+    (REFIT10_NOTOL_ROW, {"harm": "upper", "harm_z": 3.0, **REFIT10, "max_drop": 100.0}),
 ]
 
 

@@ -65,16 +65,23 @@ class Ablation:
     ``refit`` removes the unit and re-solves every Conv2d (groups=1) or Linear reader by least
     squares on the reader's remaining inputs (im2col patches for a convolution, ridge-regularised
     like the lsq repair, fitted on the reference data): the harm measured is what the lsq repair
-    cannot restore. Other readers (depthwise convolutions) see the unit's mean. Node
+    cannot restore. Other readers (depthwise convolutions) see the unit's mean, and so does a
+    reader whose solve has fewer than ``refit_min_rows`` rows of reference data per input
+    column (0, the default: every reader is re-solved; a Linear reader of 400 inputs re-solved
+    on 100 images fits noise, a convolution has a row per image and position). Node
     interventions only (no ``splice``)."""
 
     mode: str = "zero"
     beta: float = 0.0
     seed: int = 0
+    refit_min_rows: float = 0.0
 
     def __post_init__(self):
         if self.mode not in SCORING_MODES:
             raise CausalnetInputError(f"unknown intervention {self.mode!r}; use one of {', '.join(SCORING_MODES)}")
+        if not self.refit_min_rows >= 0:
+            raise CausalnetInputError(f"refit_min_rows is a number of rows per column, at least 0; "
+                                      f"got {self.refit_min_rows}")
 
 
 def _mask_view(ndim: int, channel_dim: int, r: int, c: int) -> list[int]:
@@ -188,7 +195,8 @@ class InterventionEngine:
             self.clean = self.recorder.run(self.x).float().cpu()
             self.means = ({k: v.to(self.device) for k, v in means.items()} if means is not None
                           else self._reader_means(reference)) if ablation.mode in ("mean", "refit") else {}
-            self.refits = self._reader_refits(reference) if ablation.mode == "refit" else {}
+            self.refits = (self._reader_refits(reference, ablation.refit_min_rows)
+                           if ablation.mode == "refit" else {})
             self.predictors = self._reader_predictors(reference) if ablation.mode == "predicted" else {}
 
     # ---- helpers -------------------------------------------------------------------------
@@ -261,13 +269,15 @@ class InterventionEngine:
             out[name] = (mean.float(), q.float())
         return out
 
-    def _reader_refits(self, reference: torch.Tensor | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Per Conv2d (groups=1, zero padding) or Linear reader: ``(mean, P)``, the mean and the
-        ridge-regularised precision matrix of its input columns (im2col patches of a
-        convolution, in the weight's (channel, kh, kw) order) over the reference data."""
+    def _reader_refits(self, reference: torch.Tensor | None, min_rows: float = 0.0
+                       ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per Conv2d (groups=1, zero padding) or Linear reader with at least ``min_rows`` rows
+        of reference data per input column: ``(mean, P)``, the mean and the ridge-regularised
+        precision matrix of its input columns (im2col patches of a convolution, in the weight's
+        (channel, kh, kw) order) over the reference data."""
         def moments(reader: Reader, t: torch.Tensor):
             rows = _columns(reader.module, t)
-            if rows is None:
+            if rows is None or len(rows) < min_rows * rows.shape[1]:
                 return None
             rows = rows.double()
             mean = rows.mean(0)

@@ -66,6 +66,10 @@ class CswapIngredients:
     #                                       | refit: removed, every reader re-solved by least
     #                                       squares (the lsq repair of one unit, in closed form),
     #                                       fitted on calibration images the scores do not use
+    refit_min_rows: float = 0.0           # scoring_ablation="refit": a reader with fewer rows of
+    #                                       data per input column than this is not re-solved (reads
+    #                                       the mean; Ablation.refit_min_rows); 0: every reader is
+    #                                       re-solved
     bn_between_chunks: bool = True        # re-estimate BatchNorm before every re-score and check
     joint_check: bool = True              # judge each chunk as a whole, undo it when it fails
     budgets: str = "none"                 # graph: per-layer caps, layers serving more class graphs keep more
@@ -104,6 +108,9 @@ class CswapIngredients:
             raise CausalnetInputError("rescore must be 'full' or 'lazy'")
         if self.harm not in ("mean", "upper"):
             raise CausalnetInputError("harm must be 'mean' or 'upper'")
+        if not self.refit_min_rows >= 0:
+            raise CausalnetInputError(f"refit_min_rows is a number of rows per column, at least 0; "
+                                      f"got {self.refit_min_rows}")
         if not self.harm_z >= 0:
             raise CausalnetInputError(f"harm_z is a number of standard errors, at least 0; got {self.harm_z}")
 
@@ -364,7 +371,8 @@ class CswapPlanner:
         # predictions are fitted on the calibration images, as the least-squares repair is
         mode = self.settings.ingredients.scoring_ablation
         fit = self._x_fit if mode == "predicted" else self._x_refit if mode == "refit" else None
-        engine = InterventionEngine(work, units, x, ablation=Ablation(self.settings.ingredients.scoring_ablation),
+        ablation = Ablation(mode, refit_min_rows=self.settings.ingredients.refit_min_rows)
+        engine = InterventionEngine(work, units, x, ablation=ablation,
                                     reference=fit)
         ref = torch.log_softmax(reference, 1)
         if self.settings.objective == "kl":

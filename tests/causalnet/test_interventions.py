@@ -5,6 +5,7 @@ import torch
 from captum.attr import LayerFeatureAblation
 
 from causalnet import interventions
+from causalnet.errors import CausalnetInputError
 from causalnet.interventions import Ablation, InterventionEngine, ablate_naive
 from causalnet.units import UnsupportedModuleError, discover_units
 
@@ -280,16 +281,21 @@ def _explicit_refit(net, reader, cols, x):
     return new
 
 
-def test_refit_ablation_equals_removing_the_unit_and_re_solving_its_reader(monkeypatch):
-    """``refit`` is the lsq repair of one unit in closed form: the same logits as a copy whose
-    reader (a convolution over im2col patches, a Linear behind a flatten) is re-solved without
-    the unit by an explicit least-squares fit on the same images."""
+def _conv_flatten_net() -> tuple[torch.nn.Module, torch.Tensor]:
+    """Two convolutions, a flatten, two Linear layers, and 300 random 8x8 images."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
         torch.nn.Conv2d(4, 6, 3, stride=2, padding=1), torch.nn.ReLU(),
         torch.nn.Flatten(), torch.nn.Linear(6 * 4 * 4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
-    x = torch.randn(300, 1, 8, 8)
+    return net, torch.randn(300, 1, 8, 8)
+
+
+def test_refit_ablation_equals_removing_the_unit_and_re_solving_its_reader(monkeypatch):
+    """``refit`` is the lsq repair of one unit in closed form: the same logits as a copy whose
+    reader (a convolution over im2col patches, a Linear behind a flatten) is re-solved without
+    the unit by an explicit least-squares fit on the same images."""
+    net, x = _conv_flatten_net()
     monkeypatch.setattr(interventions, "LSQ_RIDGE", 0.0)   # plain least squares
     units = discover_units(net, x[:1])
     engine = InterventionEngine(net, units, x, ablation=Ablation("refit"))
@@ -305,3 +311,20 @@ def test_refit_ablation_equals_removing_the_unit_and_re_solving_its_reader(monke
         assert (mean.ablate(layer, [unit])[0] - got).abs().max() > 1e-5   # not mean ablation
     with pytest.raises(Exception, match="node intervention"):
         engine.ablate(units.layer("0"), [0], readers=["2"])
+
+
+def test_refit_leaves_a_reader_with_too_few_rows_per_column_at_the_mean():
+    """``refit_min_rows``: the Linear reader behind the flatten has 300 rows for 96 columns
+    (3.1 per column) and reads the unit's mean at 4 rows per column; the convolution (300 x 16
+    positions for 36 columns) is still re-solved."""
+    net, x = _conv_flatten_net()
+    units = discover_units(net, x[:1])
+    every = InterventionEngine(net, units, x, ablation=Ablation("refit"))
+    guarded = InterventionEngine(net, units, x, ablation=Ablation("refit", refit_min_rows=4))
+    mean = InterventionEngine(net, units, x, ablation=Ablation("mean"))
+    assert set(every.refits) - set(guarded.refits) == {"5"}
+    conv, behind_flatten = units.layer("0"), units.layer("2")
+    torch.testing.assert_close(guarded.ablate(conv, [1])[0], every.ablate(conv, [1])[0])
+    torch.testing.assert_close(guarded.ablate(behind_flatten, [3])[0], mean.ablate(behind_flatten, [3])[0])
+    with pytest.raises(CausalnetInputError, match="refit_min_rows"):
+        Ablation("refit", refit_min_rows=-1)
