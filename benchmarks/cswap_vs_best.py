@@ -181,6 +181,40 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict, unpruned: dict[str
     return out
 
 
+def levels_run(files) -> dict[tuple[str, str], set[str]]:
+    """``{(model, budget): levels}``: the levels (``"30%"``) some ablation file of that model and
+    budget has a column for, reached or not."""
+    out: dict = defaultdict(set)
+    for model, budget, _seed, rows in files:
+        out[(model, budget)] |= {f"{100 * float(lv):g}%" for lv in map(_level, rows[0] if rows else {}) if lv}
+    return out
+
+
+def at_a_glance(rows: list[dict], models: tuple[str, ...] = (), ran: dict | None = None) -> list[dict]:
+    """The rows of :func:`compare` as one line per model and budget, one column per level: the
+    difference, its verdict, the best baseline, the seeds and how many of them ran tolerance-free
+    (``+0.19 win (lamp; se 0.05, n=3, tol. off 3)``); a level without a row is ``not reached``
+    where ``ran`` (:func:`levels_run`) says the ablation ran it, ``not run`` otherwise."""
+    order = {m: i for i, m in enumerate(models)}
+    levels = sorted({r["level"] for r in rows}, key=lambda v: float(v[:-1]))
+    lines: dict = {}
+    for r in rows:
+        line = lines.setdefault((r["model"], r["budget"]), {"model": r["model"], "budget": r["budget"]})
+        if r["best baseline"] == "-":
+            line[r["level"]] = r["verdict"]
+            continue
+        notes = ([f"se {r['se']}"] if r["se"] != "" else []) + [f"n={r['seeds']}"]
+        if r["tolerance off in"]:
+            notes.append(f"tol. off {r['tolerance off in']}")
+        line[r["level"]] = (f"{r['cswap - best']:+.2f} {r['verdict'] if r['verdict'] != 'n=1' else 'one seed'} "
+                            f"({r['best baseline']}; {', '.join(notes)})")
+    ran = ran or {}
+    out = [{"model": m, "budget": b,
+            **{lv: line.get(lv, "not reached" if lv in ran.get((m, b), ()) else "not run") for lv in levels}}
+           for (m, b), line in lines.items()]
+    return sorted(out, key=lambda r: (order.get(r["model"], len(order)), r["model"], r["budget"] != "params"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion", choices=sorted(ZOOS))
@@ -201,7 +235,8 @@ def main(argv=None) -> int:
               f"{args.data}` first, or pass --results FOLDER", file=sys.stderr)
         return 2
     planner = PLANNERS[args.planner]
-    cswap, ablation_base, stops = ablation_points(ablation_files(args.results, models), planner)
+    files = list(ablation_files(args.results, models))
+    cswap, ablation_base, stops = ablation_points(files, planner)
     if not cswap:
         print(f"error: no cswap_ablation_*.csv of the {args.data} zoo in {args.results} holds the "
               f"row '{planner.row}'; run `python benchmarks/cswap_ablation.py --model "
@@ -228,6 +263,15 @@ def main(argv=None) -> int:
           "reached on no seed, with the tolerance or without, has no row.",
           "",
           "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".",
+          "",
+          "## At a glance",
+          "",
+          "C-SWAP minus the best baseline (points), verdict (best baseline; se, seeds, seeds on which "
+          "the tolerance-free row stands in). `not reached`: no seed got there, with the tolerance "
+          "or without; `not run`: no ablation of that model and budget ran the level.",
+          "",
+          markdown_table(at_a_glance(rows, models, levels_run(files))), "",
+          "## Every level",
           "",
           markdown_table(rows), ""]
     if stops:

@@ -143,6 +143,16 @@ def test_cswap_vs_best_pairs_seeds_and_falls_back_to_the_ablation_baselines(tmp_
     assert rows["50%"]["tolerance off in"] == 1 and rows["50%"]["cswap - best"] == 0.5
     assert rows["50%"]["verdict"] == "tie"   # +2.00 / -1.00: se 1.5
     assert "stopped at 40.0%" in (tmp_path / "cswap_vs_best_fashion.md").read_text()
+    ran = vs.levels_run(vs.ablation_files(tmp_path, ("fashion_lenet5",)))
+    assert ran == {("fashion_lenet5", "params"): {"30%", "50%"}}
+    later = {**rows["50%"], "level": "70%"}
+    glance = vs.at_a_glance([*rows.values(), later, {**later, "budget": "macs"}], ("fashion_lenet5",),
+                            {**ran, ("fashion_lenet5", "macs"): {"30%", "70%"}})
+    assert glance == [{"model": "fashion_lenet5", "budget": "params", "30%": "+0.75 win (lamp; se 0.25, n=2)",
+                       "50%": "+0.50 tie (lamp; se 1.5, n=2, tol. off 1)", "70%": "+0.50 tie (lamp; se 1.5, n=2, "
+                       "tol. off 1)"},
+                      {"model": "fashion_lenet5", "budget": "macs", "30%": "not reached", "50%": "not run",
+                       "70%": "+0.50 tie (lamp; se 1.5, n=2, tol. off 1)"}]
 
 
 def test_cswap_vs_best_upper1_stands_in_its_own_tolerance_free_row(tmp_path):
