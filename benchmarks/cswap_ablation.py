@@ -115,12 +115,12 @@ DEFAULT_ROW = "defaults + harm's upper bound at 3 standard errors (harm_z 3)"
 DEFAULT_NOTOL_ROW = "defaults + harm's upper bound at 3 standard errors, tolerance off (max_drop 100)"
 CHECK_ROW = ("defaults + harm's upper bound, tolerance also checked on 100 more images per class "
              "(check_per_class)")
+UPPER3 = {"harm": "upper", "harm_z": 3.0}   # the default ranking: the harm's upper bound at 3 se
 # refit scores only where the solve is well-determined, judged on the net the lsq repair gives
 REFIT10 = {"scoring_ablation": "refit", "refit_min_rows": 10.0, "judge": "repaired"}
 REFIT10_ROW = ("defaults + harm's upper bound (harm_z 3) + refit scores where a reader has 10 rows per column + the "
                "repaired judge")
-REFIT10_NOTOL_ROW = ("defaults + harm's upper bound (harm_z 3) + refit scores where a reader has 10 rows per column + the "
-                     "repaired judge, tolerance off (max_drop 100)")
+REFIT10_NOTOL_ROW = REFIT10_ROW + ", tolerance off (max_drop 100)"
 
 VARIANTS = [
     ("defaults, objective: KL to the original predictions", {"objective": "kl"}),
@@ -139,8 +139,8 @@ VARIANTS = [
      {"rescore": "full"}),
     (UPPER1_ROW, {"harm": "upper"}),
     (UPPER1_NOTOL_ROW, {"harm": "upper", "max_drop": 100.0}),
-    (DEFAULT_ROW, {"harm": "upper", "harm_z": 3.0}),
-    (DEFAULT_NOTOL_ROW, {"harm": "upper", "harm_z": 3.0, "max_drop": 100.0}),
+    (DEFAULT_ROW, UPPER3),
+    (DEFAULT_NOTOL_ROW, {**UPPER3, "max_drop": 100.0}),
     (CHECK_ROW, {"harm": "upper", "check_per_class": 100}),
     ("defaults + harm's upper bound, the tolerance judged after the lsq repair on 100 more images per class",
      {"harm": "upper", "repair_in_loop": "lsq", "check_per_class": 100}),
@@ -152,8 +152,8 @@ VARIANTS = [
      {"scoring_ablation": "refit"}),
     ("defaults + least squares in the loop + refit scores",
      {"repair_in_loop": "lsq", "scoring_ablation": "refit"}),
-    (REFIT10_ROW, {"harm": "upper", "harm_z": 3.0, **REFIT10}),
-    (REFIT10_NOTOL_ROW, {"harm": "upper", "harm_z": 3.0, **REFIT10, "max_drop": 100.0}),
+    (REFIT10_ROW, {**UPPER3, **REFIT10}),
+    (REFIT10_NOTOL_ROW, {**UPPER3, **REFIT10, "max_drop": 100.0}),
 ]
 
 

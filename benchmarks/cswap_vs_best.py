@@ -91,6 +91,11 @@ def _number(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
+def _percent(level: str) -> str:
+    """``"0.3"`` -> ``"30%"``, the reports' spelling of a level."""
+    return f"{100 * float(level):g}%"
+
+
 def ablation_files(folder: Path, models: tuple[str, ...]):
     """``(model, budget, seed, rows)`` of every ``cswap_ablation_MODEL[_macs][_seedN].csv`` of
     ``models`` in ``folder``."""
@@ -162,7 +167,7 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict, unpruned: dict[str
             if all(s in merged for s in seeds):
                 means[method] = [merged[s] for s in seeds]
         mean = statistics.fmean(per_seed[s][0] for s in seeds)
-        row = {"model": model, "budget": budget, "level": f"{100 * float(level):g}%", "seeds": len(seeds),
+        row = {"model": model, "budget": budget, "level": _percent(level), "seeds": len(seeds),
                "cswap": round(mean, 2),
                "test drop from unpruned": round(unpruned[model] - mean, 2) if model in unpruned else "",
                "tolerance off in": sum(per_seed[s][1] for s in seeds)}
@@ -186,7 +191,7 @@ def levels_run(files) -> dict[tuple[str, str], set[str]]:
     budget has a column for, reached or not."""
     out: dict = defaultdict(set)
     for model, budget, _seed, rows in files:
-        out[(model, budget)] |= {f"{100 * float(lv):g}%" for lv in map(_level, rows[0] if rows else {}) if lv}
+        out[(model, budget)] |= {_percent(lv) for lv in map(_level, rows[0] if rows else {}) if lv}
     return out
 
 

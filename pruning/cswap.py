@@ -108,9 +108,7 @@ class CswapIngredients:
             raise CausalnetInputError("rescore must be 'full' or 'lazy'")
         if self.harm not in ("mean", "upper"):
             raise CausalnetInputError("harm must be 'mean' or 'upper'")
-        if not self.refit_min_rows >= 0:
-            raise CausalnetInputError(f"refit_min_rows is a number of rows per column, at least 0; "
-                                      f"got {self.refit_min_rows}")
+        Ablation(self.scoring_ablation, refit_min_rows=self.refit_min_rows)   # checks refit_min_rows
         if not self.harm_z >= 0:
             raise CausalnetInputError(f"harm_z is a number of standard errors, at least 0; got {self.harm_z}")
 
