@@ -26,9 +26,10 @@ CSWAP_RUNS = ("cswap", FORCED, FAST)   # C-SWAP's rows; every other method is a 
 # the planner every committed C-SWAP row came from, pinned so that a change of the planner's
 # defaults does not mix two planners in one table (re-run the whole table to move on): full
 # re-scoring (every unit at every re-score, the default until lazy re-scoring replaced it) and
-# units ranked by their mean harm (CswapIngredients.harm="mean", not its upper bound)
+# units ranked by their mean harm (CswapIngredients.harm="mean", not its upper bound), each at its
+# full cost however little is left to a level (finish="greedy", the default until 2026-12-08)
 RESCORE = "full"
-PLANNER = {"rescore": RESCORE, "harm": "mean"}
+PLANNER = {"rescore": RESCORE, "harm": "mean", "finish": "greedy"}
 LATENCY_RUNS = 15
 FIELDS = ("model", "sweep", "target", "method", "repair", "seed", "eval_images", "status", "accuracy",
           "params", "macs", "params_removed", "macs_removed", "latency_b1_ms", "latency_b64_ms",

@@ -15,9 +15,10 @@ ingredients are switched on one at a time:
 
 Then one change at a time on top of the defaults ("the defaults": lazy re-scoring with each
 unit ranked by its mean harm, the package's defaults when these rows were introduced; the
-package's default is now the harm's upper bound at three standard errors, the "upper bound at 3
-standard errors" row; the naive start pins ``harm_z=1``, so the older "upper bound" rows keep
-one standard error):
+package's default is now the harm's upper bound at three standard errors with the capped
+finish, the "capped finish" row; the naive start pins ``harm_z=1`` and ``finish="greedy"``, so
+the older "upper bound" rows keep one standard error and every row before the capped ones the
+greedy finish they were measured with):
 
 - the objective: KL divergence from the original model's predictions instead of the true-class
   log-likelihood (on training images the model is ~100% right on, the log-likelihood barely
@@ -47,7 +48,11 @@ one standard error):
 - the tolerance judged after the least-squares repair: with ``repair_in_loop="lsq"`` (the
   scores then see the repaired net too), or with ``judge="repaired"`` (each chunk judged on a
   copy repaired as ``finalize(..., ("lsq",))`` would, the scores still on the masked net), on the
-  calibration images or on 100 more per class.
+  calibration images or on 100 more per class;
+- the capped finish (``finish="capped"``, the package's default since 2026-12-08): a unit that
+  costs more than what is left to the next level is ranked as costing what is left, so the plan
+  does not overshoot a level with a coarse unit (a LeNet-5 conv1 channel is 13% of its MACs), at
+  3 standard errors, alone and with the refit scores above.
 
 Every row is one progressive C-SWAP run of the zoo ResNet-20 to the largest level, read at each
 level (milestones), then removed physically and repaired like every baseline (bias folding +
@@ -90,7 +95,7 @@ from pruning.repair import finalize
 # measured harm; the "upper bound" row changes only that)
 NAIVE = CswapSettings(rank_by="harm", rescore_every=2, objective="loglik").replace(
     scoring_ablation="zero", bn_between_chunks=False, joint_check=False, rescore="full", harm="mean",
-    harm_z=1.0, budgets="none", tie_break="none", repair_in_loop="mask")
+    harm_z=1.0, budgets="none", tie_break="none", repair_in_loop="mask", finish="greedy")
 
 REPAIRS = [("bias", "bn"), ("lsq",)]
 
@@ -121,6 +126,16 @@ REFIT10 = {"scoring_ablation": "refit", "refit_min_rows": 10.0, "judge": "repair
 REFIT10_ROW = ("defaults + harm's upper bound (harm_z 3) + refit scores where a reader has 10 rows per column + the "
                "repaired judge")
 REFIT10_NOTOL_ROW = REFIT10_ROW + ", tolerance off (max_drop 100)"
+# every row above keeps the greedy finish (NAIVE pins it: the package's default until 2026-12-08,
+# when the rows were measured); the capped finish costs the units before each level at what is
+# left to it (CswapIngredients.finish, the package's default since)
+CAPPED = {**UPPER3, "finish": "capped"}
+CAPPED_ROW = ("capped finish: harm's upper bound (3 se), a unit costing more than what is left to the "
+              "next level ranked at what is left (finish='capped')")
+CAPPED_NOTOL_ROW = CAPPED_ROW + ", tolerance off (max_drop 100)"
+REFIT10_CAPPED_ROW = ("capped finish + refit scores where a reader has ten rows per column + the "
+                      "repaired judge")
+REFIT10_CAPPED_NOTOL_ROW = REFIT10_CAPPED_ROW + ", tolerance off (max_drop 100)"
 
 VARIANTS = [
     ("defaults, objective: KL to the original predictions", {"objective": "kl"}),
@@ -154,6 +169,10 @@ VARIANTS = [
      {"repair_in_loop": "lsq", "scoring_ablation": "refit"}),
     (REFIT10_ROW, {**UPPER3, **REFIT10}),
     (REFIT10_NOTOL_ROW, {**UPPER3, **REFIT10, "max_drop": 100.0}),
+    (CAPPED_ROW, CAPPED),
+    (CAPPED_NOTOL_ROW, {**CAPPED, "max_drop": 100.0}),
+    (REFIT10_CAPPED_ROW, {**CAPPED, **REFIT10}),
+    (REFIT10_CAPPED_NOTOL_ROW, {**CAPPED, **REFIT10, "max_drop": 100.0}),
 ]
 
 
@@ -267,9 +286,9 @@ def main(argv=None) -> int:
           f"Each row up to the defaults adds one ingredient to the row above; the rows after "
           f"change one thing in the defaults. \"The defaults\" in the labels: lazy re-scoring "
           f"with each unit ranked by its mean harm, the package's defaults when the rows were "
-          f"introduced; the package's default is now the \"harm's upper bound at 3 standard "
-          f"errors\" row (`harm='upper', harm_z=3`). Every pruned model is removed physically "
-          f"and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
+          f"introduced; the package's default is now the \"capped finish\" row (`harm='upper', "
+          f"harm_z=3, finish='capped'`; every row before it keeps the greedy finish). Every "
+          f"pruned model is removed physically and gets the same repair, on {len(x_cal)} calibration images (seed {args.seed}). "
           f"Columns: test accuracy after that repair (bias+bn: removed means folded into the "
           f"consumers' biases, BatchNorm re-estimated; lsq: consumers re-solved by least squares) "
           f"at that percentage of {'MACs' if args.budget == 'macs' else 'parameters'} removed; rescore: how C-SWAP re-scored (full: every "

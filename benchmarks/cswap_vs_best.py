@@ -2,12 +2,12 @@
 
 The trade-off table (:mod:`benchmarks.pruning_tradeoff`) pins the planner its C-SWAP rows came
 from (``benchmarks._tradeoff_plan.PLANNER``), so its C-SWAP-minus-best table measures that old
-planner. The package's default planner is measured by the ablation's "harm's upper bound at 3
-standard errors" row (:mod:`benchmarks.cswap_ablation`, one file per model, budget and calibration seed),
-on the same calibration draws, with the same lsq repair, on the full test set. This script joins
-the two:
+planner. The 3-se planner is measured by the ablation's "harm's upper bound at 3 standard errors"
+row (:mod:`benchmarks.cswap_ablation`, one file per model, budget and calibration seed), on the
+same calibration draws, with the same lsq repair, on the full test set. This script joins the
+two:
 
-- C-SWAP, per seed: the ablation's default row at each level it reached; where the tolerance
+- C-SWAP, per seed: the ablation's row at each level it reached; where the tolerance
   stopped it short, the same file's "tolerance off" row stands in (marked), if it ran;
 - the baselines, per seed: every baseline of the trade-off CSV at that model, budget, level and
   seed (lsq repair), and the ablation's own L1 and LAMP rows where the trade-off lacks that seed
@@ -18,12 +18,15 @@ the two:
   the per-seed differences / sqrt(n); none for one seed), and a verdict: win or loss where the
   difference is more than one standard error from zero, tie otherwise, "n=1" for one seed.
 
-``--planner upper1``: C-SWAP is the default until 2026-12-07 instead (the harm's upper bound at
-one standard error), ``--planner check``: that planner with the tolerance also checked on 100
-more training images per class (``check_per_class=100``).
+``--planner default``: the 3-se planner with the greedy finish (the package's default from
+2026-12-07 to 2026-12-08, measured on every model); ``--planner capped``: the package's default
+since, the same with the capped finish (``finish="capped"``), on the models its rows ran for;
+``--planner upper1``: the default until 2026-12-07 (the harm's upper bound at one standard
+error); ``--planner check``: that planner with the tolerance also checked on 100 more training
+images per class (``check_per_class=100``).
 
-Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|upper1|check]``; writes
-``benchmarks/results/cswap_vs_best_DATA[_check].{csv,md}``.
+Run: ``python benchmarks/cswap_vs_best.py [--data fashion] [--planner default|capped|upper1|check]``;
+writes ``benchmarks/results/cswap_vs_best_DATA[_PLANNER].{csv,md}`` (no suffix for ``default``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from benchmarks._common import RESULTS, markdown_table, read_csv, write_csv
 from benchmarks._tradeoff_plan import CSWAP_RUNS, REPAIRED, ZOOS, _fmt_level
 from benchmarks.cswap_ablation import (
     BASELINE_ROWS,
+    CAPPED_NOTOL_ROW,
+    CAPPED_ROW,
     CHECK_ROW,
     DEFAULT_NOTOL_ROW,
     DEFAULT_ROW,
@@ -63,9 +68,14 @@ class Planner:
 
 PLANNERS = {
     "default": Planner(DEFAULT_ROW, DEFAULT_NOTOL_ROW,
-                       "the package's default planner (lazy re-scoring, `harm='upper'` at 3 standard "
-                       "errors, `harm_z=3`), the `cswap_ablation` row \"defaults + harm's upper bound "
-                       "at 3 standard errors\"", "'at 3 standard errors'"),
+                       "the package's default planner until 2026-12-08 (lazy re-scoring, `harm='upper'` "
+                       "at 3 standard errors, `harm_z=3`, the greedy finish), the `cswap_ablation` row "
+                       "\"defaults + harm's upper bound at 3 standard errors\"", "'at 3 standard errors'"),
+    "capped": Planner(CAPPED_ROW, CAPPED_NOTOL_ROW,
+                      "the package's default planner since 2026-12-08: the same with the capped finish "
+                      "(`finish='capped'`: a unit costing more than what is left to the next level is "
+                      "ranked at what is left), the `cswap_ablation` row \"capped finish: ...\"",
+                      "'capped finish:'"),
     "upper1": Planner(UPPER1_ROW, UPPER1_NOTOL_ROW,
                       "the default planner until 2026-12-07 (lazy re-scoring, `harm='upper'` at "
                       "one standard error), the `cswap_ablation` row \"defaults + harm ranked "
@@ -224,8 +234,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion", choices=sorted(ZOOS))
     ap.add_argument("--planner", choices=sorted(PLANNERS), default="default",
-                    help="the ablation row that stands for C-SWAP: the package's default planner, "
-                         "the default until 2026-12-07 (upper1: the harm's upper bound at one "
+                    help="the ablation row that stands for C-SWAP: the 3-se planner with the greedy "
+                         "finish (default), the package's default since 2026-12-08 (capped: the "
+                         "capped finish), the default until 2026-12-07 (upper1: the harm's upper bound at one "
                          "standard error), or upper1 with the tolerance also checked on 100 more "
                          "images per class (check)")
     ap.add_argument("--results", type=Path, default=RESULTS,

@@ -472,3 +472,28 @@ def test_prune_cli_ingredients_reach_the_plan_and_a_baseline_refuses_them(tmp_pa
                  "--ingredient", "harm_z=-2", "--out", str(tmp_path / "c")])
     assert code == 2 and "harm_z is a number of standard errors" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_the_capped_finish_ranks_a_unit_at_what_is_left_to_the_level():
+    # 1 of cost left to the level: a0 (harm 1, cost 10) beats b0 (harm 0.5, cost 1) per unit of
+    # cost (0.1 < 0.5), but past the level its 9 extra cost buy nothing; capped at the 1 left
+    # it costs 1 (ratio 1.0), so b0 finishes the level instead, at half the harm
+    import numpy as np
+
+    from pruning.cswap import CswapIngredients, CswapPlanner, CswapSettings
+
+    costs = {"a": {"size": 2, "params_per_unit": 10, "params_curvature": 0, "coupled": {}},
+             "b": {"size": 2, "params_per_unit": 1, "params_curvature": 0, "coupled": {}}}
+    scores = {"a": np.array([-1.0, -5.0]), "b": np.array([-0.5, -5.0])}
+    members = {"a": np.zeros(2), "b": np.zeros(2)}
+    first = {}
+    for finish in ("greedy", "capped"):
+        settings = CswapSettings().replace(harm="mean", finish=finish)
+        planner = CswapPlanner(torch.nn.Linear(2, 2), None, settings)
+        first[finish] = planner._next_chunk(scores, members, {"a": [0], "b": [0]}, {}, costs, 1.0, 1.0)
+        # with more than a's cost left the two agree: a first
+        assert planner._next_chunk(scores, members, {"a": [0], "b": [0]}, {}, costs, 1.0, 20.0) == {"a": [0]}
+    assert first == {"greedy": {"a": [0]}, "capped": {"b": [0]}}
+    assert CswapIngredients().finish == "capped"
+    with pytest.raises(CausalnetInputError, match="finish must be"):
+        CswapSettings().replace(finish="exact").validate()
