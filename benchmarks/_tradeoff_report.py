@@ -274,7 +274,10 @@ def difference_table(rows: list[dict]) -> list[dict]:
                             + (f"se {100 * se:.2f}, " if se is not None else "") + f"n={c['n']}")
                     cell += ", tol. off)" if note else ")"
                 elif best:
-                    cell = "not reached"
+                    # C-SWAP's run stopped short of the level, or no C-SWAP run asked for it
+                    stopped = any(r["model"] == model and r["sweep"] == sweep and r["method"] in CSWAP_RUNS
+                                  and str(r["target"]) == lv and r["status"] == "not reached" for r in rows)
+                    cell = "not reached" if stopped else "not run"
                 row[f"{100 * float(lv):.3g}%"] = cell
             if len(row) > 2:
                 out.append(row)

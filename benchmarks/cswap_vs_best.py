@@ -196,12 +196,15 @@ def compare(cswap: dict, tradeoff: dict, ablation_base: dict, unpruned: dict[str
     return out
 
 
-def levels_run(files) -> dict[tuple[str, str], set[str]]:
-    """``{(model, budget): levels}``: the levels (``"30%"``) some ablation file of that model and
-    budget has a column for, reached or not."""
+def levels_run(files, planner: Planner = PLANNERS["default"]) -> dict[tuple[str, str], set[str]]:
+    """``{(model, budget): levels}``: the levels (``"30%"``) at which ``planner``'s row (or its
+    tolerance-free row) of some ablation file of that model and budget ran, reached or not (a
+    file's rows run at other levels say ``not run`` there)."""
     out: dict = defaultdict(set)
     for model, budget, _seed, rows in files:
-        out[(model, budget)] |= {_percent(lv) for lv in map(_level, rows[0] if rows else {}) if lv}
+        mine = [r for r in rows if r["planner"] in (planner.row, planner.forced)]
+        out[(model, budget)] |= {_percent(lv) for col in (rows[0] if rows else {})
+                                 if (lv := _level(col)) and any(r[col] != "not run" for r in mine)}
     return out
 
 
@@ -286,7 +289,7 @@ def main(argv=None) -> int:
           "the tolerance-free row stands in). `not reached`: no seed got there, with the tolerance "
           "or without; `not run`: no ablation of that model and budget ran the level.",
           "",
-          markdown_table(at_a_glance(rows, models, levels_run(files))), "",
+          markdown_table(at_a_glance(rows, models, levels_run(files, planner))), "",
           "## Every level",
           "",
           markdown_table(rows), ""]

@@ -38,14 +38,15 @@ def test_difference_table_has_every_level_of_each_sweep():
     rows = [_row("cswap", "0.5", 0.97), _row("cswap", "0.5", 0.98, seed="1"), _row("lamp", "0.5", 0.985),
             _row("l1", "0.5", 0.96), _row("cswap", "0.1", 0.99), _row("l1", "0.1", 0.985),
             _row("cswap", "0.8", "", status="not reached"), _row("l1", "0.8", 0.9),
+            _row("l1", "0.7", 0.92),   # a baseline-only level: C-SWAP did not run it
             _row("cswap", "0.3", 0.99, sweep="macs"), _row("l1", "0.3", 0.98, sweep="macs"),
             _row("cswap", "0.3", 0.5, sweep="macs", repair="none")]
     table = pt.difference_table(rows)
     assert [(r["model"], r["budget"]) for r in table] == [("lenet5", "params"), ("lenet5", "macs")]
     params, macs = table
-    assert list(params)[2:] == ["10%", "30%", "50%", "80%"]
+    assert list(params)[2:] == ["10%", "30%", "50%", "70%", "80%"]
     assert params["10%"] == "+0.50 (n=1)" and params["50%"] == "-1.00 (n=2)"
-    assert params["80%"] == "not reached" and params["30%"] == ""
+    assert params["80%"] == "not reached" and params["70%"] == "not run" and params["30%"] == ""
     assert macs["30%"] == "+1.00 (n=1)" and macs["10%"] == ""
 
 
@@ -145,6 +146,14 @@ def test_cswap_vs_best_pairs_seeds_and_falls_back_to_the_ablation_baselines(tmp_
     assert "stopped at 40.0%" in (tmp_path / "cswap_vs_best_fashion.md").read_text()
     ran = vs.levels_run(vs.ablation_files(tmp_path, ("fashion_lenet5",)))
     assert ran == {("fashion_lenet5", "params"): {"30%", "50%"}}
+    # a level only other rows ran at (here LAMP at 70%) is not run for the planner
+    write_csv("cswap_ablation_fashion_lenet5_seed2.csv",
+              [{"planner": lamp[0], "rescore": "-", "lsq_30": 90.0, "lsq_50": 80.0, "lsq_70": 70.0,
+                "plan_s": 1, "stopped": "target reached"},
+               {"planner": default, "rescore": "lazy", "lsq_30": 90.0, "lsq_50": "not reached",
+                "lsq_70": "not run", "plan_s": 1, "stopped": "tolerance: stopped at 40.0%"}], tmp_path)
+    assert vs.levels_run(vs.ablation_files(tmp_path, ("fashion_lenet5",))) == ran
+    (tmp_path / "cswap_ablation_fashion_lenet5_seed2.csv").unlink()
     later = {**rows["50%"], "level": "70%"}
     glance = vs.at_a_glance([*rows.values(), later, {**later, "budget": "macs"}], ("fashion_lenet5",),
                             {**ran, ("fashion_lenet5", "macs"): {"30%", "70%"}})
