@@ -260,6 +260,8 @@ def difference_table(rows: list[dict]) -> list[dict]:
     """Per model and sweep, every level: C-SWAP minus the best baseline (pp, both with the
     repair), with the number of seeds behind C-SWAP's mean."""
     pts = _mean_points(rows)
+    stopped = {(r["model"], r["sweep"], str(r["target"])) for r in rows
+               if r["method"] in CSWAP_RUNS and r["status"] == "not reached"}
     out = []
     for model in ALL_MODELS:
         for sweep in ("params", "macs"):
@@ -275,9 +277,7 @@ def difference_table(rows: list[dict]) -> list[dict]:
                     cell += ", tol. off)" if note else ")"
                 elif best:
                     # C-SWAP's run stopped short of the level, or no C-SWAP run asked for it
-                    stopped = any(r["model"] == model and r["sweep"] == sweep and r["method"] in CSWAP_RUNS
-                                  and str(r["target"]) == lv and r["status"] == "not reached" for r in rows)
-                    cell = "not reached" if stopped else "not run"
+                    cell = "not reached" if (model, sweep, lv) in stopped else "not run"
                 row[f"{100 * float(lv):.3g}%"] = cell
             if len(row) > 2:
                 out.append(row)

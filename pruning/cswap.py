@@ -94,7 +94,8 @@ class CswapIngredients:
     #                                       removal buys nothing, so a coarse unit that would overshoot
     #                                       far is no bargain at the end) | greedy: at its full cost
     #                                       (the default until 2026-12-08: a 30% MACs plan of LeNet-5
-    #                                       removed 41.9%, docs/pruning_mechanics.md)
+    #                                       removed 41.9%, the ablation rows "capped finish"
+    #                                       of benchmarks/results/cswap_ablation_fashion_lenet5_macs.md)
     harm_z: float = 3.0                   # harm="upper": standard errors added to the measured harm
     #                                       (3 since the ablation of docs/pruning_status.md: ahead of
     #                                       1 in 45 of 59 cells, by 0.42 point on average; at 1, a sixth
@@ -557,12 +558,13 @@ class CswapPlanner:
                                          costs=costs, budget=chunk_frac * total)
                     chunks_since_score = 0
                 candidates = {n: [u for u in v if u not in skipped[n]] for n, v in alive.items()}
+                need = stops[0] - done   # what is left to the next stop
                 chunk = self._next_chunk(scores, members, candidates, counts, costs,
-                                         min(chunk_frac * total, stops[0] - done), stops[0] - done)
+                                         min(chunk_frac * total, need), need)
                 if not chunk and self._caps is not None:
                     self._caps = None  # every layer is at its budget: the ranking alone decides now
                     chunk = self._next_chunk(scores, members, candidates, counts, costs,
-                                             min(chunk_frac * total, stops[0] - done), stops[0] - done)
+                                             min(chunk_frac * total, need), need)
                 if not chunk:
                     stopped = ("no removable unit left (every layer at its minimum)" if not misses else
                                f"tolerance: every unit (or block) left costs more than {tolerance:.2f} "
